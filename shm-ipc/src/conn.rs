@@ -1,0 +1,1660 @@
+//! A connection: typed calls in both directions over shared-memory rings or the socket.
+//!
+//! # Threads
+//!
+//! There is no dedicated I/O thread on the hot path. A thread waiting for a frame (a
+//! caller waiting for its response, or a server thread waiting for its next request)
+//! takes the *reader role* if it is free, reads the inbound ring itself and hands frames
+//! meant for others to their slots (leader/follower). A caller that is alone therefore
+//! reads its own response with no thread hop. When nobody waits, a background thread,
+//! woken through the ring's "no reader" eventfd, drains the ring and dispatches.
+//!
+//! # Logical threads
+//!
+//! Every frame names the logical thread of its call chain. A chain starts on the thread
+//! that makes an outgoing call and keeps its id across nested calls in both directions:
+//! the peer serves a chain on one dedicated thread, and a callback into a chain that
+//! started here is delivered to the very thread that is blocked in the outgoing call,
+//! which runs the handler inline (as libmultiprocess does), so locks and stack stay
+//! consistent and nothing deadlocks. The top bit of an id says which side started it.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use rkyv::util::AlignedVec;
+use zerocopy::IntoBytes;
+
+use crate::frame::{
+    self, FrameHeader, Kind, Method, RemoteError, Sink, Wire, ERR_BAD_REQUEST, ERR_HANDLER,
+    ERR_PANIC, ERR_UNKNOWN_METHOD, FLAG_MORE, FRAME_HEADER_SIZE,
+};
+use crate::handshake::{self, Negotiated, PeerInfo, SharedRings};
+use crate::ring::{self, Consumer, Producer, RecordHeader, Releaser, WakeMode};
+use crate::socket::{SocketReader, SocketWriter};
+use crate::sys;
+use crate::trace::{Trace, TraceRecord, DIR_RECV, DIR_SEND, FLAG_SHM};
+use crate::Error;
+
+/// Receives each `-debug=ipc` line. Called only when logging is on.
+pub type LogHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a connection is set up and behaves.
+#[derive(Clone)]
+pub struct Options {
+    /// This process's name, sent in the hello and shown in logs.
+    pub name: String,
+    /// Allow shared memory (`-ipcshm`); when either side refuses, the socket carries frames.
+    pub shm: bool,
+    /// Bytes per ring direction; a power of two.
+    pub ring_capacity: usize,
+    /// How long a waiting reader spins before parking (`-ipcspin`).
+    pub spin: Duration,
+    /// Read the peer's archives in place (a spawned child or parent); otherwise copy
+    /// each record out before validating it.
+    pub trusted: bool,
+    /// Largest message accepted, in bytes.
+    pub max_message: usize,
+    /// Most threads serving the peer's call chains at once.
+    pub max_server_threads: usize,
+    /// Upper bound on one blocking wait, after which state is rechecked.
+    pub park_timeout: Duration,
+    /// How long the handshake may take.
+    pub handshake_timeout: Duration,
+    /// `-debug=ipc` sink.
+    pub log: Option<LogHook>,
+    /// `-ipctrace` sink.
+    pub trace: Option<Arc<Trace>>,
+}
+
+/// Default `-ipcspin`, in microseconds (see README: measured, not guessed).
+pub const DEFAULT_SPIN_US: u64 = 50;
+/// Default ring size per direction.
+pub const DEFAULT_RING_CAPACITY: usize = 8 << 20;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            name: "hashvive".into(),
+            shm: true,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            spin: Duration::from_micros(DEFAULT_SPIN_US),
+            trusted: false,
+            max_message: 256 << 20,
+            max_server_threads: 256,
+            park_timeout: Duration::from_millis(50),
+            handshake_timeout: Duration::from_secs(10),
+            log: None,
+            trace: None,
+        }
+    }
+}
+
+/// Which end of the handshake this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Creates the shared memory: the spawning parent, or the listener.
+    Acceptor,
+    /// The spawned child, or the dialler.
+    Connector,
+}
+
+/// What carries the frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Shared-memory rings.
+    Shm,
+    /// Length-prefixed frames over the Unix socket.
+    Socket,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Shm => "shared memory",
+            Transport::Socket => "socket",
+        })
+    }
+}
+
+const SIDE_BIT: u64 = 1 << 63;
+
+/// Serves one interface.
+pub trait Service: Send + Sync + 'static {
+    /// Interface name, for logs.
+    fn interface_name(&self) -> &'static str;
+    /// Handles one request; must call `reply.send` exactly once on success.
+    fn handle(&self, request: &Request<'_>, reply: &mut Reply<'_>) -> Result<(), String>;
+}
+
+/// Interfaces served on a connection, by id. Clone it to share between connections.
+#[derive(Clone, Default)]
+pub struct Services(Arc<RwLock<HashMap<u16, Arc<dyn Service>>>>);
+
+impl Services {
+    /// Adds or replaces the service for `interface`.
+    pub fn add(&self, interface: u16, service: Arc<dyn Service>) {
+        self.0.write().insert(interface, service);
+    }
+
+    fn get(&self, interface: u16) -> Option<Arc<dyn Service>> {
+        self.0.read().get(&interface).cloned()
+    }
+}
+
+/// An incoming request as a handler sees it.
+pub struct Request<'a> {
+    header: &'a FrameHeader,
+    archive: &'a [u8],
+    conn: &'a Connection,
+}
+
+impl<'a> Request<'a> {
+    /// Method id.
+    pub fn method(&self) -> u16 {
+        self.header.method
+    }
+
+    /// Call id.
+    pub fn call_id(&self) -> u64 {
+        self.header.call_id
+    }
+
+    /// The connection the request arrived on, for nested calls back to the caller.
+    pub fn connection(&self) -> &'a Connection {
+        self.conn
+    }
+
+    /// Validates the archive as `T` and returns its root, in place.
+    pub fn archived<T: Wire>(&self) -> Result<&'a T::Archived, String> {
+        frame::access::<T>(self.archive)
+    }
+}
+
+/// Sends the answer to one request.
+pub struct Reply<'a> {
+    inner: &'a Inner,
+    request: FrameHeader,
+    received_ns: u64,
+    sent: bool,
+}
+
+impl Reply<'_> {
+    /// Sends `value` as the response; it must archive as the method's result type.
+    pub fn send<T: Wire>(&mut self, value: &T) -> Result<(), Error> {
+        self.send_archivable(value)
+    }
+
+    /// Like `send`, for a value whose archived form equals the result type's without
+    /// being that type (e.g. [`crate::BytesRef`] for `Vec<u8>`).
+    pub fn send_archivable<T>(&mut self, value: &T) -> Result<(), Error>
+    where
+        T: for<'x, 'v> rkyv::Serialize<frame::WireSerializer<'x, 'v>>,
+    {
+        if self.sent {
+            return Err(Error::Protocol("reply sent twice".into()));
+        }
+        self.sent = true;
+        let header = FrameHeader {
+            kind: Kind::Response as u8,
+            ..self.request
+        };
+        self.inner
+            .send(header, self.received_ns, &mut None, |sink| {
+                rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(value, sink)
+                    .map(|sink| rkyv::ser::Positional::pos(&sink))
+            })
+    }
+}
+
+/// Typed dispatcher: one closure per method, built with [`Dispatcher::method`].
+pub struct Dispatcher {
+    name: &'static str,
+    methods: Vec<Option<MethodHandler>>,
+}
+
+type MethodHandler = Box<dyn Fn(&Request<'_>, &mut Reply<'_>) -> Result<(), String> + Send + Sync>;
+
+impl Dispatcher {
+    /// A dispatcher for the interface called `name`.
+    pub fn new(name: &'static str) -> Dispatcher {
+        Dispatcher {
+            name,
+            methods: Vec::new(),
+        }
+    }
+
+    /// Serves `M` with a handler that reads its parameters in place and returns owned results.
+    pub fn method<M: Method>(
+        self,
+        handler: impl Fn(&<M::Params as rkyv::Archive>::Archived, &Request<'_>) -> Result<M::Results, String>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Dispatcher {
+        self.method_with_reply::<M>(move |params, request, reply| {
+            let results = handler(params, request)?;
+            reply.send(&results).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Serves `M` with a handler that sends its own reply, for zero-copy responses.
+    pub fn method_with_reply<M: Method>(
+        mut self,
+        handler: impl Fn(
+                &<M::Params as rkyv::Archive>::Archived,
+                &Request<'_>,
+                &mut Reply<'_>,
+            ) -> Result<(), String>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Dispatcher {
+        let id = M::ID as usize;
+        if self.methods.len() <= id {
+            self.methods.resize_with(id + 1, || None);
+        }
+        self.methods[id] = Some(Box::new(move |request, reply| {
+            let params = request.archived::<M::Params>()?;
+            let inner = reply.inner;
+            if let Some(log) = inner.log_enabled() {
+                let params = frame::deserialize::<M::Params>(params)?;
+                log(&inner.log_line(format_args!(
+                    "IPC server recv request #{} {}.{}$Params {}",
+                    request.call_id(),
+                    M::INTERFACE_NAME,
+                    M::NAME,
+                    Truncated(&params)
+                )));
+            }
+            handler(params, request, reply)?;
+            if let Some(log) = inner.log_enabled() {
+                log(&inner.log_line(format_args!(
+                    "IPC server send response #{} {}.{}$Results",
+                    request.call_id(),
+                    M::INTERFACE_NAME,
+                    M::NAME
+                )));
+            }
+            Ok(())
+        }));
+        self
+    }
+}
+
+impl Service for Dispatcher {
+    fn interface_name(&self) -> &'static str {
+        self.name
+    }
+
+    fn handle(&self, request: &Request<'_>, reply: &mut Reply<'_>) -> Result<(), String> {
+        match self.methods.get(request.method() as usize) {
+            Some(Some(handler)) => handler(request, reply),
+            _ => Err(format!(
+                "{} has no method with id {}",
+                self.name,
+                request.method()
+            )),
+        }
+    }
+}
+
+/// Formats a value with `Debug`, cut at 200 characters like Bitcoin Core's IPC log.
+struct Truncated<'a, T: std::fmt::Debug>(&'a T);
+
+impl<T: std::fmt::Debug> std::fmt::Display for Truncated<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = format!("{:?}", self.0);
+        match text.char_indices().nth(200) {
+            Some((cut, _)) => write!(f, "({}...)", &text[..cut]),
+            None => write!(f, "({text})"),
+        }
+    }
+}
+
+/// Where a received frame's archive lives.
+enum Body {
+    /// In place in the inbound ring (trusted peer); released after use.
+    Ring(ring::Record),
+    /// Copied out (untrusted peer, socket, or reassembled chunks).
+    Owned(AlignedVec<16>),
+}
+
+/// A received frame.
+struct Incoming {
+    header: FrameHeader,
+    kind: Kind,
+    body: Body,
+    received_ns: u64,
+}
+
+/// Per-thread mailbox for frames routed to that thread.
+struct Slot {
+    thread: Thread,
+    inbox: Mutex<VecDeque<Incoming>>,
+    /// Bit 0: a frame is in the inbox; bit 1: promoted to reader.
+    pending: AtomicU32,
+}
+
+const PENDING_FRAME: u32 = 1;
+const PENDING_PROMOTE: u32 = 2;
+
+impl Slot {
+    fn new() -> Arc<Slot> {
+        Arc::new(Slot {
+            thread: thread::current(),
+            inbox: Mutex::new(VecDeque::with_capacity(4)),
+            pending: AtomicU32::new(0),
+        })
+    }
+
+    fn push(&self, frame: Incoming) {
+        self.inbox.lock().push_back(frame);
+        self.pending.fetch_or(PENDING_FRAME, Ordering::Release);
+        self.thread.unpark();
+    }
+
+    fn pop(&self) -> Option<Incoming> {
+        if self.pending.load(Ordering::Acquire) & PENDING_FRAME == 0 {
+            return None;
+        }
+        let mut inbox = self.inbox.lock();
+        let frame = inbox.pop_front();
+        if inbox.is_empty() {
+            self.pending.fetch_and(!PENDING_FRAME, Ordering::Relaxed);
+        }
+        frame
+    }
+}
+
+struct Routes {
+    slots: HashMap<u64, Arc<Slot>>,
+    followers: Vec<Arc<Slot>>,
+    server_threads: usize,
+}
+
+enum Inbound {
+    Ring(Consumer),
+    Socket(SocketReader),
+}
+
+struct Rx {
+    inbound: Inbound,
+    /// Chunks of messages larger than one record, by (thread, call id).
+    partial: HashMap<(u64, u64), AlignedVec<16>>,
+}
+
+enum Outbound {
+    Ring(Producer),
+    Socket(SocketWriter),
+}
+
+struct Tx {
+    outbound: Outbound,
+    scratch: AlignedVec<16>,
+}
+
+struct Shm {
+    rings: SharedRings,
+    inbound: usize,
+    outbound: usize,
+}
+
+struct Inner {
+    me: Weak<Inner>,
+    id: u32,
+    side: Side,
+    opts: Options,
+    peer: PeerInfo,
+    socket: OwnedFd,
+    shm: Option<Shm>,
+    tx: Mutex<Tx>,
+    rx: Mutex<Rx>,
+    releaser: Mutex<Option<Releaser>>,
+    routes: Mutex<Routes>,
+    closed: AtomicBool,
+    close_reason: Mutex<Option<String>>,
+    next_call: AtomicU64,
+    services: Services,
+    close_callbacks: Mutex<Vec<Box<dyn FnOnce(&str) + Send>>>,
+}
+
+/// A connection to another process. Cloning shares it; it closes when the last clone
+/// drops or [`Connection::close`] is called.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+    /// None for the connection's own threads, which must not keep it open.
+    _handle: Option<Arc<CloseOnDrop>>,
+}
+
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close("connection closed locally", true);
+    }
+}
+
+static NEXT_CONN: AtomicU32 = AtomicU32::new(1);
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+struct Binding {
+    conn: Weak<Inner>,
+    conn_id: u32,
+    logical: u64,
+    slot: Arc<Slot>,
+}
+
+struct ThreadContext {
+    number: u64,
+    bindings: Vec<Binding>,
+}
+
+impl Drop for ThreadContext {
+    fn drop(&mut self) {
+        for binding in &self.bindings {
+            if let Some(conn) = binding.conn.upgrade() {
+                conn.routes.lock().slots.remove(&binding.logical);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static CONTEXT: RefCell<ThreadContext> = RefCell::new(ThreadContext {
+        number: NEXT_THREAD.fetch_add(1, Ordering::Relaxed),
+        bindings: Vec::new(),
+    });
+}
+
+impl Connection {
+    /// Runs the handshake on a connected Unix stream socket and starts serving.
+    pub fn new(
+        socket: OwnedFd,
+        side: Side,
+        opts: Options,
+        services: Services,
+    ) -> Result<Connection, Error> {
+        if !sys::is_stream_socket(socket.as_fd()) {
+            return Err(Error::Setup(
+                "descriptor is not a Unix stream socket".into(),
+            ));
+        }
+        rustix::net::sockopt::set_socket_timeout(
+            &socket,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(opts.handshake_timeout),
+        )
+        .map_err(|e| Error::Setup(format!("socket timeout: {e}")))?;
+        let (negotiated, refusal) = match side {
+            Side::Acceptor => (
+                handshake::accept(&socket, &opts.name, opts.shm, opts.ring_capacity),
+                None,
+            ),
+            Side::Connector => {
+                match handshake::connect(&socket, &opts.name, opts.shm, opts.ring_capacity) {
+                    Ok((n, refusal)) => (Ok(n), refusal),
+                    Err(e) => (Err(e), None),
+                }
+            }
+        };
+        let Negotiated { peer, shm } =
+            negotiated.map_err(|e| Error::Setup(format!("IPC handshake failed: {e}")))?;
+        rustix::net::sockopt::set_socket_timeout(
+            &socket,
+            rustix::net::sockopt::Timeout::Recv,
+            None,
+        )
+        .map_err(|e| Error::Setup(format!("socket timeout: {e}")))?;
+        rustix::fs::fcntl_setfl(&socket, rustix::fs::OFlags::NONBLOCK)
+            .map_err(|e| Error::Setup(format!("non-blocking socket: {e}")))?;
+
+        let (inbound_index, outbound_index) = match side {
+            Side::Acceptor => (1, 0),
+            Side::Connector => (0, 1),
+        };
+        let (tx, rx, releaser, shm) = match shm {
+            Some(rings) => {
+                let capacity = rings.capacity;
+                // SAFETY: the mapping lives in `Inner::shm` for as long as the producer
+                // and consumer; each ring has exactly one producer and one consumer.
+                let producer = unsafe { Producer::new(rings.ring_base(outbound_index), capacity) };
+                let (consumer, releaser) =
+                    unsafe { ring::consumer(rings.ring_base(inbound_index), capacity) };
+                (
+                    Outbound::Ring(producer),
+                    Inbound::Ring(consumer),
+                    Some(releaser),
+                    Some(Shm {
+                        rings,
+                        inbound: inbound_index,
+                        outbound: outbound_index,
+                    }),
+                )
+            }
+            None => (
+                Outbound::Socket(SocketWriter::default()),
+                Inbound::Socket(SocketReader::new(opts.max_message)),
+                None,
+                None,
+            ),
+        };
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
+            id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+            side,
+            opts,
+            peer,
+            socket,
+            shm,
+            tx: Mutex::new(Tx {
+                outbound: tx,
+                scratch: AlignedVec::new(),
+            }),
+            rx: Mutex::new(Rx {
+                inbound: rx,
+                partial: HashMap::new(),
+            }),
+            releaser: Mutex::new(releaser),
+            routes: Mutex::new(Routes {
+                slots: HashMap::new(),
+                followers: Vec::new(),
+                server_threads: 0,
+            }),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            next_call: AtomicU64::new(1),
+            services,
+            close_callbacks: Mutex::new(Vec::new()),
+        });
+        if let (Some(log), Some(reason)) = (&inner.opts.log, refusal) {
+            log(&inner.log_line(format_args!(
+                "IPC shared memory refused, using the socket: {reason}"
+            )));
+        }
+        let background = Arc::clone(&inner);
+        thread::Builder::new()
+            .name(format!("ipc-bg-{}", inner.id))
+            .spawn(move || background.background_reader())
+            .map_err(|e| Error::Setup(format!("cannot start IPC thread: {e}")))?;
+        Ok(Connection {
+            _handle: Some(Arc::new(CloseOnDrop(Arc::clone(&inner)))),
+            inner,
+        })
+    }
+
+    /// The peer's name and pid from its hello.
+    pub fn peer(&self) -> &PeerInfo {
+        &self.inner.peer
+    }
+
+    /// What carries the frames.
+    pub fn transport(&self) -> Transport {
+        if self.inner.shm.is_some() {
+            Transport::Shm
+        } else {
+            Transport::Socket
+        }
+    }
+
+    /// True once the connection has closed, for whatever reason.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Why the connection closed, if it has.
+    pub fn close_reason(&self) -> Option<String> {
+        self.inner.close_reason.lock().clone()
+    }
+
+    /// Runs `callback` once when the connection closes (at once if it already has).
+    pub fn on_close(&self, callback: impl FnOnce(&str) + Send + 'static) {
+        let mut callbacks = self.inner.close_callbacks.lock();
+        if self.is_closed() {
+            drop(callbacks);
+            callback(&self.close_reason().unwrap_or_default());
+        } else {
+            callbacks.push(Box::new(callback));
+        }
+    }
+
+    /// Closes the connection: the peer sees a close, and waiting calls fail.
+    pub fn close(&self) {
+        self.inner.close("connection closed locally", true);
+    }
+
+    /// Overwrites both shared rings with garbage, as a hostile peer would. Only for
+    /// tests of the other side's robustness.
+    #[doc(hidden)]
+    pub fn scribble_for_tests(&self) {
+        if let Some(shm) = &self.inner.shm {
+            let base = shm.rings.ring_base(0);
+            for offset in 0..2 * ring::ring_bytes(shm.rings.capacity) {
+                // SAFETY: inside the mapping; volatile so the writes really happen.
+                unsafe { std::ptr::write_volatile(base.add(offset), 0xA5) };
+            }
+            for fds in &shm.rings.fds {
+                sys::signal(fds.data.as_fd());
+                sys::signal(fds.background.as_fd());
+            }
+        }
+    }
+
+    /// Calls `M` and deserializes its results.
+    pub fn call<M: Method>(&self, params: &M::Params) -> Result<M::Results, Error> {
+        self.call_with::<M, _>(params, |results| {
+            frame::deserialize::<M::Results>(results).map_err(Error::Protocol)
+        })?
+    }
+
+    /// Calls `M` and passes its archived results, in place, to `read`.
+    pub fn call_with<M: Method, R>(
+        &self,
+        params: &M::Params,
+        read: impl FnOnce(&<M::Results as rkyv::Archive>::Archived) -> R,
+    ) -> Result<R, Error> {
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(inner.disconnected());
+        }
+        let (logical, slot) = inner.binding();
+        let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
+        let kind = if (logical & SIDE_BIT != 0) == (inner.side == Side::Connector) {
+            Kind::Request
+        } else {
+            Kind::Callback
+        };
+        if let Some(log) = inner.log_enabled() {
+            log(&inner.log_line(format_args!(
+                "IPC client send {}.{}$Params {}",
+                M::INTERFACE_NAME,
+                M::NAME,
+                Truncated(params)
+            )));
+        }
+        let header = FrameHeader {
+            call_id,
+            thread: logical,
+            interface: M::INTERFACE,
+            method: M::ID,
+            kind: kind as u8,
+            flags: 0,
+            reserved: 0,
+        };
+        // Take the reader role before sending so a fast response finds us spinning and
+        // the peer needs no eventfd write.
+        let mut reader = inner.try_reader();
+        let sent_ns = sys::monotonic_ns();
+        inner.send(header, 0, &mut reader, |sink| {
+            frame::serialize(params, sink)
+        })?;
+        loop {
+            let frame = inner.wait_frame(&slot, logical, reader.take())?;
+            match frame.kind {
+                Kind::Response | Kind::Error if frame.header.call_id == call_id => {
+                    inner.trace_frame(DIR_RECV, &frame, sys::monotonic_ns() - sent_ns);
+                    let result = inner.finish_call::<M, R>(&frame, read);
+                    inner.release(frame);
+                    return result;
+                }
+                Kind::Request | Kind::Callback => {
+                    inner.trace_frame(DIR_RECV, &frame, 0);
+                    self.handle(frame);
+                }
+                _ => {
+                    let stray = frame.header.call_id;
+                    inner.release(frame);
+                    inner.close(
+                        &format!("response to call #{stray} arrived while waiting for #{call_id}"),
+                        true,
+                    );
+                    return Err(inner.disconnected());
+                }
+            }
+        }
+    }
+
+    /// Runs a request's handler on this thread and sends its response or error.
+    fn handle(&self, frame: Incoming) {
+        let inner = &*self.inner;
+        let archive = inner.archive(&frame);
+        let request = Request {
+            header: &frame.header,
+            archive,
+            conn: self,
+        };
+        let mut reply = Reply {
+            inner,
+            request: frame.header,
+            received_ns: frame.received_ns,
+            sent: false,
+        };
+        let outcome = match inner.services.get(frame.header.interface) {
+            None => Err((
+                ERR_UNKNOWN_METHOD,
+                format!("no service for interface {}", frame.header.interface),
+            )),
+            Some(service) => {
+                match catch_unwind(AssertUnwindSafe(|| service.handle(&request, &mut reply))) {
+                    Ok(Ok(())) if reply.sent => Ok(()),
+                    Ok(Ok(())) => Err((ERR_HANDLER, "handler sent no reply".to_string())),
+                    Ok(Err(message)) if reply.sent => {
+                        // The reply went out but a later step failed; nothing more to send.
+                        inner.log_warning(&message);
+                        Ok(())
+                    }
+                    Ok(Err(message)) => {
+                        let code = if message.starts_with("invalid archive") {
+                            ERR_BAD_REQUEST
+                        } else {
+                            ERR_HANDLER
+                        };
+                        Err((code, format!("{}: {message}", service.interface_name())))
+                    }
+                    Err(panic) => Err((
+                        ERR_PANIC,
+                        format!(
+                            "{} handler panicked: {}",
+                            service.interface_name(),
+                            panic_message(&*panic)
+                        ),
+                    )),
+                }
+            }
+        };
+        let header = frame.header;
+        let received_ns = frame.received_ns;
+        inner.release(frame);
+        if let Err((code, message)) = outcome {
+            if let Some(log) = inner.log_enabled() {
+                log(&inner.log_line(format_args!(
+                    "IPC server send error #{} {message}",
+                    header.call_id
+                )));
+            }
+            let error = RemoteError { code, message };
+            let header = FrameHeader {
+                kind: Kind::Error as u8,
+                ..header
+            };
+            // A failure here means the connection is gone; the caller sees Disconnected.
+            let _ = inner.send(header, received_ns, &mut None, |sink| {
+                frame::serialize(&error, sink)
+            });
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+type ReaderGuard<'a> = MutexGuard<'a, Rx>;
+
+impl Inner {
+    fn disconnected(&self) -> Error {
+        Error::Disconnected(
+            self.close_reason
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "connection closed".into()),
+        )
+    }
+
+    fn log_enabled(&self) -> Option<&LogHook> {
+        self.opts.log.as_ref()
+    }
+
+    fn log_line(&self, message: std::fmt::Arguments<'_>) -> String {
+        let current = thread::current();
+        let name = current.name().unwrap_or("thread");
+        format!(
+            "{{{}-{}/{}}} {}",
+            self.opts.name,
+            std::process::id(),
+            name,
+            message
+        )
+    }
+
+    fn log_warning(&self, message: &str) {
+        if let Some(log) = &self.opts.log {
+            log(&self.log_line(format_args!("IPC warning: {message}")));
+        }
+    }
+
+    fn trace_frame(&self, direction: u8, frame: &Incoming, latency_ns: u64) {
+        if let Some(trace) = &self.opts.trace {
+            let size = match &frame.body {
+                Body::Ring(record) => record.len,
+                Body::Owned(buf) => buf.len() + FRAME_HEADER_SIZE,
+            };
+            trace.record(self.trace_record(direction, &frame.header, size, latency_ns));
+        }
+    }
+
+    fn trace_record(
+        &self,
+        direction: u8,
+        header: &FrameHeader,
+        size: usize,
+        latency_ns: u64,
+    ) -> TraceRecord {
+        TraceRecord {
+            time_ns: sys::monotonic_ns(),
+            latency_ns,
+            call_id: header.call_id,
+            thread: header.thread,
+            size: size as u32,
+            conn: self.id,
+            interface: header.interface,
+            method: header.method,
+            direction,
+            kind: header.kind,
+            flags: if self.shm.is_some() { FLAG_SHM } else { 0 },
+            reserved: 0,
+        }
+    }
+
+    /// The logical thread this OS thread uses on this connection, and its slot.
+    fn binding(&self) -> (u64, Arc<Slot>) {
+        CONTEXT.with(|context| {
+            let mut context = context.borrow_mut();
+            if let Some(binding) = context.bindings.iter().find(|b| b.conn_id == self.id) {
+                return (binding.logical, Arc::clone(&binding.slot));
+            }
+            let side_bit = match self.side {
+                Side::Acceptor => 0,
+                Side::Connector => SIDE_BIT,
+            };
+            let logical = side_bit | context.number;
+            let slot = Slot::new();
+            self.routes.lock().slots.insert(logical, Arc::clone(&slot));
+            context.bindings.retain(|b| b.conn.strong_count() > 0);
+            context.bindings.push(Binding {
+                conn: self.me.clone(),
+                conn_id: self.id,
+                logical,
+                slot: Arc::clone(&slot),
+            });
+            (logical, slot)
+        })
+    }
+
+    fn try_reader(&self) -> Option<ReaderGuard<'_>> {
+        let guard = self.rx.try_lock()?;
+        if let Inbound::Ring(consumer) = &guard.inbound {
+            consumer.set_wake_mode(WakeMode::Active);
+        }
+        Some(guard)
+    }
+
+    /// Waits for the next frame addressed to `logical`, reading the inbound side
+    /// ourselves whenever nobody else is.
+    fn wait_frame<'a>(
+        &'a self,
+        slot: &Arc<Slot>,
+        logical: u64,
+        mut reader: Option<ReaderGuard<'a>>,
+    ) -> Result<Incoming, Error> {
+        loop {
+            if let Some(frame) = slot.pop() {
+                if let Some(guard) = reader.take() {
+                    self.vacate(guard);
+                }
+                return Ok(frame);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                if let Some(guard) = reader.take() {
+                    self.vacate(guard);
+                }
+                return Err(self.disconnected());
+            }
+            if reader.is_none() {
+                reader = self.try_reader();
+            }
+            match reader.as_mut() {
+                Some(guard) => {
+                    if let Some(frame) = self.lead(guard, slot, logical) {
+                        self.vacate(reader.take().expect("held"));
+                        return Ok(frame);
+                    }
+                }
+                None => self.follow(slot),
+            }
+        }
+    }
+
+    /// Reads as the leader until a frame for `logical` arrives (returned), our slot gets
+    /// something, or the connection closes (None in both cases).
+    fn lead(&self, guard: &mut ReaderGuard<'_>, slot: &Slot, logical: u64) -> Option<Incoming> {
+        let mut spin_until: Option<Instant> = None;
+        let mut spins = 0u32;
+        loop {
+            match self.read_frame(guard) {
+                Ok(Some(frame)) => {
+                    spin_until = None;
+                    if frame.header.thread == logical {
+                        return Some(frame);
+                    }
+                    self.dispatch(frame);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.close(&error, true);
+                    return None;
+                }
+            }
+            if slot.pending.load(Ordering::Acquire) & PENDING_FRAME != 0
+                || self.closed.load(Ordering::Acquire)
+            {
+                return None;
+            }
+            spins += 1;
+            if spins % 64 != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let now = Instant::now();
+            let deadline = *spin_until.get_or_insert(now + self.opts.spin);
+            if now < deadline {
+                continue;
+            }
+            self.park_reader(guard);
+            spin_until = None;
+        }
+    }
+
+    /// Blocks the leader until data may be there, using the waiting-flag protocol.
+    fn park_reader(&self, guard: &mut ReaderGuard<'_>) {
+        match &guard.inbound {
+            Inbound::Ring(consumer) => {
+                consumer.set_wake_mode(WakeMode::ReaderParked);
+                if !consumer.has_data() {
+                    let shm = self.shm.as_ref().expect("ring mode");
+                    let efd = shm.rings.fds[shm.inbound].data.as_fd();
+                    match sys::wait(Some(efd), self.socket.as_fd(), self.opts.park_timeout) {
+                        Ok(ready) => {
+                            if ready.event {
+                                sys::drain(efd);
+                            }
+                            if ready.socket {
+                                self.check_socket();
+                            }
+                        }
+                        Err(e) => self.close(&format!("poll failed: {e}"), false),
+                    }
+                }
+                consumer.set_wake_mode(WakeMode::Active);
+            }
+            Inbound::Socket(_) => {
+                if let Err(e) = sys::wait(None, self.socket.as_fd(), self.opts.park_timeout) {
+                    self.close(&format!("poll failed: {e}"), false);
+                }
+            }
+        }
+    }
+
+    /// Waits as a follower until our slot gets a frame or we are promoted to reader.
+    fn follow(&self, slot: &Arc<Slot>) {
+        let deadline = Instant::now() + self.opts.spin;
+        while Instant::now() < deadline {
+            if slot.pending.load(Ordering::Acquire) != 0 {
+                slot.pending.fetch_and(!PENDING_PROMOTE, Ordering::Relaxed);
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        {
+            let mut routes = self.routes.lock();
+            if !routes.followers.iter().any(|f| Arc::ptr_eq(f, slot)) {
+                routes.followers.push(Arc::clone(slot));
+            }
+        }
+        // The reader may have left between our try_lock and registering: try again
+        // before sleeping so the promotion cannot be missed.
+        if slot.pending.load(Ordering::Acquire) == 0 && self.rx.is_locked() {
+            thread::park_timeout(self.opts.park_timeout);
+        }
+        self.routes
+            .lock()
+            .followers
+            .retain(|f| !Arc::ptr_eq(f, slot));
+        slot.pending.fetch_and(!PENDING_PROMOTE, Ordering::Relaxed);
+    }
+
+    /// Gives up the reader role: promote a follower, or leave the ring to the
+    /// background reader, then make sure no frame slipped in unnoticed.
+    fn vacate<'a>(&'a self, guard: ReaderGuard<'a>) {
+        let mut guard = guard;
+        loop {
+            let ring = matches!(guard.inbound, Inbound::Ring(_));
+            if let Inbound::Ring(consumer) = &guard.inbound {
+                consumer.set_wake_mode(WakeMode::NoReader);
+            }
+            drop(guard);
+            if let Some(follower) = self.routes.lock().followers.first() {
+                follower
+                    .pending
+                    .fetch_or(PENDING_PROMOTE, Ordering::Release);
+                follower.thread.unpark();
+                return;
+            }
+            if !ring {
+                // The socket is level-triggered: the background reader's poll sees it.
+                return;
+            }
+            fence(Ordering::SeqCst);
+            let Some(mut again) = self.rx.try_lock() else {
+                return;
+            };
+            let Inbound::Ring(consumer) = &again.inbound else {
+                unreachable!()
+            };
+            if !consumer.has_data() {
+                return;
+            }
+            consumer.set_wake_mode(WakeMode::Active);
+            self.drain(&mut again);
+            guard = again;
+        }
+    }
+
+    /// Dispatches everything readable right now.
+    fn drain(&self, guard: &mut ReaderGuard<'_>) {
+        loop {
+            match self.read_frame(guard) {
+                Ok(Some(frame)) => self.dispatch(frame),
+                Ok(None) => return,
+                Err(error) => {
+                    self.close(&error, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The background reader: handles frames when no thread is waiting, and notices
+    /// the peer hanging up.
+    fn background_reader(self: Arc<Inner>) {
+        while !self.closed.load(Ordering::Acquire) {
+            let event = self
+                .shm
+                .as_ref()
+                .map(|shm| shm.rings.fds[shm.inbound].background.as_fd());
+            let ready = match sys::wait(event, self.socket.as_fd(), self.opts.park_timeout) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    self.close(&format!("poll failed: {e}"), false);
+                    break;
+                }
+            };
+            if let (true, Some(event)) = (ready.event, event) {
+                sys::drain(event);
+            }
+            if ready.socket && self.shm.is_some() {
+                self.check_socket();
+            }
+            let Some(mut guard) = self.rx.try_lock() else {
+                if self.shm.is_none() {
+                    // A leader is reading the socket: wait for it rather than spin on a
+                    // level-triggered poll.
+                    thread::sleep(Duration::from_micros(200));
+                }
+                continue;
+            };
+            match &guard.inbound {
+                Inbound::Ring(consumer) => consumer.set_wake_mode(WakeMode::Active),
+                Inbound::Socket(_) => {
+                    if !ready.socket {
+                        continue;
+                    }
+                }
+            }
+            self.drain(&mut guard);
+            self.vacate(guard);
+        }
+        self.fail_all();
+    }
+
+    /// In ring mode the socket carries only liveness: EOF or a close message.
+    fn check_socket(&self) {
+        let mut buf = [0u8; 64];
+        match rustix::io::read(&self.socket, &mut buf) {
+            Ok(0) => self.close("peer disconnected", false),
+            Ok(_) => self.close("peer sent data on the control socket", false),
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => self.close(&format!("peer disconnected ({e})"), false),
+        }
+    }
+
+    /// Reads one frame if one is ready. Errors are protocol violations.
+    fn read_frame(&self, guard: &mut ReaderGuard<'_>) -> Result<Option<Incoming>, String> {
+        let rx = &mut **guard;
+        loop {
+            let (header, kind, body) = match &mut rx.inbound {
+                Inbound::Ring(consumer) => {
+                    let mut releaser = self.releaser.lock();
+                    let releaser = releaser.as_mut().expect("ring mode");
+                    let Some(record) = consumer.next(releaser).map_err(|e| e.to_string())? else {
+                        return Ok(None);
+                    };
+                    if record.len < FRAME_HEADER_SIZE {
+                        return Err(format!(
+                            "record of {} bytes has no frame header",
+                            record.len
+                        ));
+                    }
+                    // SAFETY: the record lies inside the ring (checked by `next`); a
+                    // volatile copy takes a snapshot without referencing shared memory.
+                    let bytes = unsafe {
+                        std::ptr::read_volatile(record.ptr.cast::<[u8; FRAME_HEADER_SIZE]>())
+                    };
+                    let (header, kind) = FrameHeader::parse(&bytes)?;
+                    let archive_len = record.len - FRAME_HEADER_SIZE;
+                    let chunked = header.flags & FLAG_MORE != 0
+                        || rx.partial.contains_key(&(header.thread, header.call_id));
+                    if self.opts.trusted && !chunked {
+                        (header, kind, Body::Ring(record))
+                    } else {
+                        let mut owned = AlignedVec::<16>::with_capacity(archive_len);
+                        // SAFETY: bounds checked by `next`; copying out is exactly how an
+                        // untrusted peer's record is read.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                record.ptr.add(FRAME_HEADER_SIZE),
+                                owned.as_mut_ptr(),
+                                archive_len,
+                            );
+                            owned.set_len(archive_len);
+                        }
+                        if releaser.release(&record) {
+                            self.wake_producer();
+                        }
+                        (header, kind, Body::Owned(owned))
+                    }
+                }
+                Inbound::Socket(reader) => {
+                    match reader.read_frame(self.socket.as_fd()) {
+                        Ok(Some((header, kind, owned))) => (header, kind, Body::Owned(owned)),
+                        Ok(None) => return Ok(None),
+                        Err(e) => {
+                            // EOF is an orderly disconnect, not a protocol violation.
+                            self.close(&e, false);
+                            return Ok(None);
+                        }
+                    }
+                }
+            };
+            let received_ns = sys::monotonic_ns();
+            if header.flags & FLAG_MORE != 0
+                || rx.partial.contains_key(&(header.thread, header.call_id))
+            {
+                let Body::Owned(chunk) = body else {
+                    unreachable!()
+                };
+                let key = (header.thread, header.call_id);
+                let total = rx.partial.get(&key).map_or(0, |b| b.len()) + chunk.len();
+                if total > self.opts.max_message {
+                    return Err(format!(
+                        "message of more than {} bytes",
+                        self.opts.max_message
+                    ));
+                }
+                let buf = rx.partial.entry(key).or_default();
+                buf.extend_from_slice(&chunk);
+                if header.flags & FLAG_MORE != 0 {
+                    continue;
+                }
+                let whole = rx.partial.remove(&key).expect("just inserted");
+                return Ok(Some(Incoming {
+                    header,
+                    kind,
+                    body: Body::Owned(whole),
+                    received_ns,
+                }));
+            }
+            return Ok(Some(Incoming {
+                header,
+                kind,
+                body,
+                received_ns,
+            }));
+        }
+    }
+
+    /// Sends a frame to whoever should handle it.
+    fn dispatch(&self, frame: Incoming) {
+        if frame.kind == Kind::Close {
+            self.release(frame);
+            self.close("peer closed the connection", false);
+            return;
+        }
+        let thread = frame.header.thread;
+        let ours = (thread & SIDE_BIT != 0) == (self.side == Side::Connector);
+        let mut routes = self.routes.lock();
+        if let Some(slot) = routes.slots.get(&thread) {
+            let slot = Arc::clone(slot);
+            drop(routes);
+            slot.push(frame);
+            return;
+        }
+        if ours || !matches!(frame.kind, Kind::Request) {
+            drop(routes);
+            let (kind, call) = (frame.kind, frame.header.call_id);
+            self.release(frame);
+            self.close(
+                &format!(
+                    "peer sent {} #{call} to thread {thread:#x}, which is not waiting",
+                    kind.name()
+                ),
+                true,
+            );
+            return;
+        }
+        if routes.server_threads >= self.opts.max_server_threads {
+            drop(routes);
+            self.release(frame);
+            self.close("peer opened too many concurrent call chains", true);
+            return;
+        }
+        routes.server_threads += 1;
+        drop(routes);
+        self.spawn_server(thread, frame);
+    }
+
+    fn spawn_server(&self, logical: u64, first: Incoming) {
+        let this = self.strong();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let spawned = thread::Builder::new()
+            .name(format!("ipc-{}-{}", self.peer.name, logical & !SIDE_BIT))
+            .spawn(move || {
+                let conn = Connection {
+                    inner: this,
+                    _handle: None,
+                };
+                let slot = conn.inner.bind_server(logical);
+                let _ = ready_tx.send(Arc::clone(&slot));
+                conn.serve_chain(logical, &slot);
+            });
+        match spawned {
+            Ok(_) => match ready_rx.recv() {
+                Ok(slot) => slot.push(first),
+                Err(_) => self.release(first),
+            },
+            Err(e) => {
+                self.release(first);
+                self.close(&format!("cannot start a server thread: {e}"), true);
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// A server thread's life: handle the requests of one peer call chain until the
+    /// connection closes.
+    fn serve_chain(&self, logical: u64, slot: &Arc<Slot>) {
+        let inner = &*self.inner;
+        while let Ok(frame) = inner.wait_frame(slot, logical, None) {
+            match frame.kind {
+                Kind::Request | Kind::Callback => {
+                    inner.trace_frame(DIR_RECV, &frame, 0);
+                    self.handle(frame);
+                }
+                kind => {
+                    let call = frame.header.call_id;
+                    inner.release(frame);
+                    inner.close(
+                        &format!("peer sent an unexpected {} #{call}", kind.name()),
+                        true,
+                    );
+                }
+            }
+        }
+        let mut routes = inner.routes.lock();
+        routes.slots.remove(&logical);
+        routes.server_threads -= 1;
+    }
+}
+
+impl Inner {
+    fn strong(&self) -> Arc<Inner> {
+        self.me.upgrade().expect("a method of a live connection")
+    }
+
+    /// Registers the current thread as the server of the peer's chain `logical`.
+    fn bind_server(&self, logical: u64) -> Arc<Slot> {
+        let slot = Slot::new();
+        self.routes.lock().slots.insert(logical, Arc::clone(&slot));
+        CONTEXT.with(|context| {
+            context.borrow_mut().bindings.push(Binding {
+                conn: self.me.clone(),
+                conn_id: self.id,
+                logical,
+                slot: Arc::clone(&slot),
+            })
+        });
+        slot
+    }
+
+    /// The archive of a received frame. In place only for a trusted peer's ring records.
+    fn archive<'a>(&self, frame: &'a Incoming) -> &'a [u8] {
+        match &frame.body {
+            // SAFETY: trusted peer (see design.md, "Trust"): the record stays unreleased,
+            // so the producer will not reuse it, until `release` after this borrow ends.
+            Body::Ring(record) => unsafe {
+                std::slice::from_raw_parts(
+                    record.ptr.add(FRAME_HEADER_SIZE),
+                    record.len - FRAME_HEADER_SIZE,
+                )
+            },
+            Body::Owned(buf) => buf.as_slice(),
+        }
+    }
+
+    fn finish_call<M: Method, R>(
+        &self,
+        frame: &Incoming,
+        read: impl FnOnce(&<M::Results as rkyv::Archive>::Archived) -> R,
+    ) -> Result<R, Error> {
+        let archive = self.archive(frame);
+        if frame.kind == Kind::Error {
+            let error = frame::access::<RemoteError>(archive)
+                .and_then(frame::deserialize::<RemoteError>)
+                .map_err(Error::Protocol)?;
+            if let Some(log) = self.log_enabled() {
+                log(&self.log_line(format_args!(
+                    "IPC client recv {}.{}$Error ({})",
+                    M::INTERFACE_NAME,
+                    M::NAME,
+                    error.message
+                )));
+            }
+            return Err(Error::Remote(error));
+        }
+        let results = frame::access::<M::Results>(archive).map_err(Error::Protocol)?;
+        if let Some(log) = self.log_enabled() {
+            let owned = frame::deserialize::<M::Results>(results).map_err(Error::Protocol)?;
+            log(&self.log_line(format_args!(
+                "IPC client recv {}.{}$Results {}",
+                M::INTERFACE_NAME,
+                M::NAME,
+                Truncated(&owned)
+            )));
+        }
+        Ok(read(results))
+    }
+
+    /// Returns a frame's ring space, waking the peer's producer if it waits for space.
+    fn release(&self, frame: Incoming) {
+        if let Body::Ring(record) = frame.body {
+            let wake = self
+                .releaser
+                .lock()
+                .as_mut()
+                .is_some_and(|releaser| releaser.release(&record));
+            if wake {
+                self.wake_producer();
+            }
+        }
+    }
+
+    fn wake_producer(&self) {
+        if let Some(shm) = &self.shm {
+            sys::signal(shm.rings.fds[shm.inbound].space.as_fd());
+        }
+    }
+
+    fn wake_consumer(&self, mode: WakeMode) {
+        let Some(shm) = &self.shm else { return };
+        let fds = &shm.rings.fds[shm.outbound];
+        match mode {
+            WakeMode::Active => {}
+            WakeMode::ReaderParked => sys::signal(fds.data.as_fd()),
+            WakeMode::NoReader => sys::signal(fds.background.as_fd()),
+        }
+    }
+
+    /// Sends one message, serialized by `write` straight into ring space when it fits.
+    /// If the sender must block for space it first gives up `reader`, so that two
+    /// processes each blocked on a full ring can never hold each other's reader.
+    fn send<'a>(
+        &'a self,
+        header: FrameHeader,
+        request_ns: u64,
+        reader: &mut Option<ReaderGuard<'a>>,
+        write: impl Fn(Sink<'_>) -> Result<usize, rkyv::rancor::Error>,
+    ) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.disconnected());
+        }
+        let mut tx = self.tx.lock();
+        let tx = &mut *tx;
+        let size = match &mut tx.outbound {
+            Outbound::Ring(producer) => {
+                // First try: serialize straight into whatever contiguous space is free.
+                let direct = producer
+                    .grant(FRAME_HEADER_SIZE + 256)
+                    .map_err(|e| self.fail(e.to_string()))?;
+                let mut sent = None;
+                if let Some(grant) = direct {
+                    // SAFETY: the grant reserves `capacity` bytes for us alone.
+                    let archive_ptr = unsafe { grant.ptr.add(FRAME_HEADER_SIZE) };
+                    let sink = Sink::raw(archive_ptr, grant.capacity - FRAME_HEADER_SIZE);
+                    // An error means the space at hand is too small: use the scratch buffer.
+                    if let Ok(len) = write(sink) {
+                        write_header(grant.ptr, &header);
+                        let mode = producer.commit(grant, FRAME_HEADER_SIZE + len);
+                        self.wake_consumer(mode);
+                        sent = Some(FRAME_HEADER_SIZE + len);
+                    }
+                }
+                match sent {
+                    Some(size) => size,
+                    None => {
+                        let len = write(Sink::vec(&mut tx.scratch))
+                            .map_err(|e| Error::Serialize(e.to_string()))?;
+                        self.send_scratch(producer, &tx.scratch[..len], header, reader)?
+                    }
+                }
+            }
+            Outbound::Socket(writer) => {
+                let len = write(Sink::vec(&mut tx.scratch))
+                    .map_err(|e| Error::Serialize(e.to_string()))?;
+                if FRAME_HEADER_SIZE + len > self.opts.max_message {
+                    return Err(Error::TooLarge(len));
+                }
+                let record = RecordHeader {
+                    len: (FRAME_HEADER_SIZE + len) as u32,
+                    tag: u32::from_le_bytes(*b"DATA"),
+                };
+                if let Err(e) = writer.write_frame(
+                    self.socket.as_fd(),
+                    &[record.as_bytes(), header.as_bytes(), &tx.scratch[..len]],
+                    self.opts.park_timeout,
+                    &self.closed,
+                ) {
+                    return Err(self.fail(e));
+                }
+                FRAME_HEADER_SIZE + len
+            }
+        };
+        if let Some(trace) = &self.opts.trace {
+            let latency = if request_ns != 0 {
+                sys::monotonic_ns().saturating_sub(request_ns)
+            } else {
+                0
+            };
+            trace.record(self.trace_record(DIR_SEND, &header, size, latency));
+        }
+        Ok(())
+    }
+
+    /// Copies a serialized message into the ring, waiting for space and chunking it
+    /// when it is larger than one record may be.
+    fn send_scratch<'a>(
+        &'a self,
+        producer: &mut Producer,
+        archive: &[u8],
+        header: FrameHeader,
+        reader: &mut Option<ReaderGuard<'a>>,
+    ) -> Result<usize, Error> {
+        if FRAME_HEADER_SIZE + archive.len() > self.opts.max_message {
+            return Err(Error::TooLarge(archive.len()));
+        }
+        let chunk_max = producer.max_payload() - FRAME_HEADER_SIZE;
+        let mut rest = archive;
+        loop {
+            let chunk = &rest[..rest.len().min(chunk_max)];
+            rest = &rest[chunk.len()..];
+            let flags = if rest.is_empty() { 0 } else { FLAG_MORE };
+            let grant = self.wait_for_space(producer, FRAME_HEADER_SIZE + chunk.len(), reader)?;
+            let header = FrameHeader { flags, ..header };
+            // SAFETY: the grant holds at least header plus chunk bytes.
+            unsafe {
+                write_header(grant.ptr, &header);
+                std::ptr::copy_nonoverlapping(
+                    chunk.as_ptr(),
+                    grant.ptr.add(FRAME_HEADER_SIZE),
+                    chunk.len(),
+                );
+            }
+            let mode = producer.commit(grant, FRAME_HEADER_SIZE + chunk.len());
+            self.wake_consumer(mode);
+            if rest.is_empty() {
+                return Ok(FRAME_HEADER_SIZE + archive.len());
+            }
+        }
+    }
+
+    fn wait_for_space<'a>(
+        &'a self,
+        producer: &mut Producer,
+        len: usize,
+        reader: &mut Option<ReaderGuard<'a>>,
+    ) -> Result<ring::Grant, Error> {
+        let shm = self.shm.as_ref().expect("ring mode");
+        let space = shm.rings.fds[shm.outbound].space.as_fd();
+        loop {
+            if let Some(grant) = producer.grant(len).map_err(|e| self.fail(e.to_string()))? {
+                if grant.capacity >= len {
+                    return Ok(grant);
+                }
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(self.disconnected());
+            }
+            if let Some(guard) = reader.take() {
+                self.vacate(guard);
+            }
+            producer.set_waiting_for_space(true);
+            let ready = producer
+                .grant(len)
+                .map_err(|e| self.fail(e.to_string()))?
+                .is_some_and(|g| g.capacity >= len);
+            if !ready {
+                match sys::wait(Some(space), self.socket.as_fd(), self.opts.park_timeout) {
+                    Ok(ready) => {
+                        if ready.event {
+                            sys::drain(space);
+                        }
+                        if ready.socket {
+                            self.check_socket();
+                        }
+                    }
+                    Err(e) => {
+                        producer.set_waiting_for_space(false);
+                        return Err(self.fail(format!("poll failed: {e}")));
+                    }
+                }
+            }
+            producer.set_waiting_for_space(false);
+        }
+    }
+
+    fn fail(&self, reason: String) -> Error {
+        self.close(&reason, true);
+        self.disconnected()
+    }
+
+    /// Closes the connection once: tells the peer (if `notify`), fails every waiter and
+    /// runs the close callbacks.
+    fn close(&self, reason: &str, notify: bool) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.close_reason.lock() = Some(reason.to_string());
+        if let Some(log) = &self.opts.log {
+            log(&self.log_line(format_args!(
+                "IPC connection to {}-{} closed: {reason}",
+                self.peer.name, self.peer.pid
+            )));
+        }
+        if notify {
+            // Best effort: the shutdown below is what the peer relies on.
+            let _ = rustix::net::shutdown(&self.socket, rustix::net::Shutdown::Write);
+        }
+        let _ = rustix::net::shutdown(&self.socket, rustix::net::Shutdown::Read);
+        self.fail_all();
+        let callbacks = std::mem::take(&mut *self.close_callbacks.lock());
+        for callback in callbacks {
+            callback(reason);
+        }
+    }
+
+    /// Wakes every waiting thread so it sees the closed flag.
+    fn fail_all(&self) {
+        let routes = self.routes.lock();
+        for slot in routes.slots.values().chain(routes.followers.iter()) {
+            slot.thread.unpark();
+        }
+        if let Some(shm) = &self.shm {
+            for fds in &shm.rings.fds {
+                sys::signal(fds.data.as_fd());
+                sys::signal(fds.space.as_fd());
+            }
+        }
+    }
+}
+
+fn write_header(ptr: *mut u8, header: &FrameHeader) {
+    // SAFETY: callers pass the start of a grant, which has room for the header.
+    unsafe {
+        std::ptr::copy_nonoverlapping(header.as_bytes().as_ptr(), ptr, FRAME_HEADER_SIZE);
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("peer", &self.inner.peer)
+            .field("transport", &self.transport())
+            .finish()
+    }
+}
+
+/// Makes an unconnected pair of sockets, for a parent to hand one end to a child.
+pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?)
+}

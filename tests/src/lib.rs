@@ -1,0 +1,101 @@
+//! A test protocol served by the `ipc-peer` helper process and by the tests themselves,
+//! so that transport tests and benchmarks run real calls between real processes.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use shm_ipc::{BytesRef, Connection, Dispatcher, Method, Options, Services, Side};
+
+/// Interface id of the test protocol.
+pub const TEST_INTERFACE: u16 = 100;
+
+macro_rules! test_method {
+    ($name:ident, $id:expr, $method:literal, $params:ty, $results:ty) => {
+        #[doc = concat!("`Test.", $method, "`.")]
+        pub struct $name;
+        impl Method for $name {
+            const INTERFACE: u16 = TEST_INTERFACE;
+            const INTERFACE_NAME: &'static str = "Test";
+            const ID: u16 = $id;
+            const NAME: &'static str = $method;
+            type Params = $params;
+            type Results = $results;
+        }
+    };
+}
+
+test_method!(Echo, 0, "echo", Vec<u8>, Vec<u8>);
+test_method!(Nest, 1, "nest", u32, u32);
+test_method!(Fail, 2, "fail", String, ());
+test_method!(Panic, 3, "panic", (), ());
+test_method!(Sleep, 4, "sleep", u64, ());
+test_method!(Pid, 5, "pid", (), u32);
+test_method!(Scribble, 6, "scribble", (), ());
+
+/// The test service. `Nest(n)` calls `Nest(n - 1)` back on the caller until 0 and
+/// returns the depth reached, so both sides serving it gives A->B->A->B chains.
+pub fn service() -> Dispatcher {
+    Dispatcher::new("Test")
+        .method_with_reply::<Echo>(|bytes, _, reply| {
+            reply
+                .send_archivable(&BytesRef(bytes.as_slice()))
+                .map_err(|e| e.to_string())
+        })
+        .method::<Nest>(|depth, request| {
+            let depth = depth.to_native();
+            if depth == 0 {
+                return Ok(0);
+            }
+            request
+                .connection()
+                .call::<Nest>(&(depth - 1))
+                .map(|n| n + 1)
+                .map_err(|e| e.to_string())
+        })
+        .method::<Fail>(|message, _| Err(message.to_string()))
+        .method::<Panic>(|_, _| panic!("deliberate test panic"))
+        .method::<Sleep>(|ms, _| {
+            std::thread::sleep(Duration::from_millis(ms.to_native()));
+            Ok(())
+        })
+        .method::<Pid>(|_, _| Ok(std::process::id()))
+}
+
+/// Services with the test interface registered.
+pub fn services() -> Services {
+    let services = Services::default();
+    services.add(TEST_INTERFACE, std::sync::Arc::new(service()));
+    services
+}
+
+/// Path of the `ipc-peer` helper binary, next to the test executable's target dir.
+pub fn peer_binary() -> std::path::PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_ipc-peer") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("exe dir");
+    let candidates = [dir.join("ipc-peer"), dir.join("../ipc-peer")];
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .expect("ipc-peer binary built alongside")
+}
+
+/// Spawns `ipc-peer` with `args` over a socketpair and connects to it as the trusted parent.
+pub fn spawn_peer(args: &[&str], opts: Options) -> (Child, Connection) {
+    let mut command = Command::new(peer_binary());
+    command.args(args);
+    let (child, fd) = shm_ipc::process::spawn_with_ipc_fd(&mut command).expect("spawn ipc-peer");
+    let conn = Connection::new(
+        fd,
+        Side::Acceptor,
+        Options {
+            trusted: true,
+            ..opts
+        },
+        services(),
+    )
+    .expect("handshake with ipc-peer");
+    (child, conn)
+}

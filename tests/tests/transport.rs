@@ -1,0 +1,278 @@
+//! Transport tests between two real processes: this test and the `ipc-peer` helper.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hashvive_tests::{spawn_peer, Echo, Fail, Nest, Panic, Pid, Sleep};
+use shm_ipc::frame::{ERR_HANDLER, ERR_PANIC};
+use shm_ipc::{Connection, Error, IpcAddress, Listener, Options, Side, Transport};
+
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(seed) as u8)
+        .collect()
+}
+
+fn echo_sizes(conn: &Connection, sizes: &[usize]) {
+    for (i, &size) in sizes.iter().enumerate() {
+        let sent = payload(size, i as u64);
+        let got = conn.call::<Echo>(&sent).unwrap();
+        assert_eq!(got.len(), size);
+        assert!(got == sent, "payload of {size} bytes corrupted");
+    }
+}
+
+fn small_ring() -> Options {
+    Options {
+        ring_capacity: 1 << 20,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn shared_memory_between_processes_all_sizes() {
+    let (mut child, conn) = spawn_peer(&[], small_ring());
+    assert_eq!(conn.transport(), Transport::Shm);
+    assert_eq!(conn.peer().name, "ipc-peer");
+    assert_eq!(conn.call::<Pid>(&()).unwrap(), child.id());
+    // 0 B, 1 B, 1 MiB (> half the 1 MiB ring: chunked) and 5 MiB (> the whole ring).
+    echo_sizes(&conn, &[0, 1, 64, 4096, 1 << 19, 1 << 20, 5 << 20]);
+    // In-place read of the results, no owned copy.
+    let sum = conn
+        .call_with::<Echo, u64>(&payload(1000, 7), |bytes| {
+            bytes.iter().map(|&b| b as u64).sum()
+        })
+        .unwrap();
+    assert_eq!(sum, payload(1000, 7).iter().map(|&b| b as u64).sum::<u64>());
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn socket_fallback_between_processes_all_sizes() {
+    let (mut child, conn) = spawn_peer(&["-ipcshm=0"], small_ring());
+    assert_eq!(conn.transport(), Transport::Socket);
+    echo_sizes(&conn, &[0, 1, 64, 4096, 1 << 20, 5 << 20]);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+/// Runs `calls` echo calls on each of `threads` threads, checking every payload, and
+/// returns the slowest call.
+fn concurrent_calls(conn: &Connection, threads: u64, calls: u64) -> Duration {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut slowest = Duration::ZERO;
+                    for i in 0..calls {
+                        let sent = payload((i % 200) as usize, t << 32 | i);
+                        let started = Instant::now();
+                        let got = conn.call::<Echo>(&sent).unwrap();
+                        slowest = slowest.max(started.elapsed());
+                        assert!(got == sent, "thread {t} call {i}: wrong payload");
+                    }
+                    slowest
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
+
+#[test]
+fn eight_threads_100k_calls_each_over_shm() {
+    let (mut child, conn) = spawn_peer(&[], Options::default());
+    concurrent_calls(&conn, 8, 100_000);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn eight_threads_concurrent_calls_over_socket() {
+    let (mut child, conn) = spawn_peer(&["-ipcshm=0"], Options::default());
+    concurrent_calls(&conn, 8, 5_000);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn nested_calls_in_both_directions() {
+    for args in [&[][..], &["-ipcshm=0"][..]] {
+        let (mut child, conn) = spawn_peer(args, Options::default());
+        // Depth 7: us -> peer -> us -> peer ... each hop a callback into the waiting thread.
+        assert_eq!(conn.call::<Nest>(&7).unwrap(), 7);
+        // Nested chains from several threads at once stay on their own threads.
+        std::thread::scope(|scope| {
+            for depth in 1..6u32 {
+                let conn = &conn;
+                scope.spawn(move || {
+                    for _ in 0..200 {
+                        assert_eq!(conn.call::<Nest>(&depth).unwrap(), depth);
+                    }
+                });
+            }
+        });
+        drop(conn);
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn handler_errors_and_panics_reach_the_caller_and_keep_the_connection() {
+    let (mut child, conn) = spawn_peer(&[], Options::default());
+    match conn.call::<Fail>(&"no such wallet".to_string()) {
+        Err(Error::Remote(e)) => {
+            assert_eq!(e.code, ERR_HANDLER);
+            assert!(e.message.contains("no such wallet"), "{}", e.message);
+        }
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+    match conn.call::<Panic>(&()) {
+        Err(Error::Remote(e)) => {
+            assert_eq!(e.code, ERR_PANIC);
+            assert!(e.message.contains("deliberate test panic"), "{}", e.message);
+        }
+        other => panic!("expected a remote panic, got {other:?}"),
+    }
+    echo_sizes(&conn, &[10]);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn kill_9_mid_call_gives_disconnected_quickly() {
+    for args in [&[][..], &["-ipcshm=0"][..]] {
+        let (mut child, conn) = spawn_peer(args, Options::default());
+        let caller = {
+            let conn = conn.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                (conn.call::<Sleep>(&10_000), started)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Instant::now();
+        child.kill().unwrap();
+        let (result, _) = caller.join().unwrap();
+        let detected = killed.elapsed();
+        assert!(
+            matches!(result, Err(Error::Disconnected(_))),
+            "expected Disconnected, got {result:?}"
+        );
+        // Generous bound: the mechanism is the socket HUP, not a timeout.
+        assert!(detected < Duration::from_secs(2), "took {detected:?}");
+        assert!(conn.is_closed());
+        assert!(matches!(conn.call::<Pid>(&()), Err(Error::Disconnected(_))));
+        child.wait().unwrap();
+    }
+}
+
+#[test]
+fn close_callbacks_run_when_the_peer_exits() {
+    let (mut child, conn) = spawn_peer(&[], Options::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    conn.on_close(move |reason| tx.send(reason.to_string()).unwrap());
+    child.kill().unwrap();
+    let reason = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(reason.contains("disconnected"), "{reason}");
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_peer_scribbling_over_the_rings_gets_disconnected_without_ub() {
+    let (mut child, conn) = spawn_peer(&["-scribble"], Options::default());
+    // The peer scribbles right after the handshake; our next read must fail cleanly.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let error = loop {
+        match conn.call::<Echo>(&vec![1, 2, 3]) {
+            Err(e) => break e,
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(_) => panic!("garbage rings went unnoticed"),
+        }
+    };
+    assert!(matches!(error, Error::Disconnected(_)), "{error:?}");
+    // Either we caught the garbage ourselves or the peer tripped over its own
+    // scribbles first; both must end as a clean disconnect.
+    let reason = conn.close_reason().unwrap();
+    assert!(
+        reason.contains("corrupted") || reason.contains("disconnected"),
+        "{reason}"
+    );
+    child.kill().ok();
+    child.wait().unwrap();
+}
+
+#[test]
+fn spin_zero_stress_loses_no_wakeup() {
+    // Every message needs an eventfd wake-up on both sides. The safety-net timeout is
+    // raised to 10 s on both sides, so a lost wake-up shows as a call stalled for
+    // seconds; scheduling noise on a loaded machine stays far below that.
+    let opts = Options {
+        spin: Duration::ZERO,
+        park_timeout: Duration::from_secs(10),
+        ..Options::default()
+    };
+    let (mut child, conn) = spawn_peer(&["-ipcspin=0", "-ipcparkms=10000"], opts);
+    let slowest = concurrent_calls(&conn, 4, 250_000);
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a call stalled for {slowest:?}: lost wake-up"
+    );
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn attached_peer_over_a_listening_socket_shm_and_fallback() {
+    let dir = std::env::temp_dir().join(format!("hashvive-attach-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, shm) in [true, false].into_iter().enumerate() {
+        let path = dir.join(format!("node{i}.sock"));
+        let address = IpcAddress { path: path.clone() };
+        let listener = Listener::bind(&address).unwrap();
+        let mut command = std::process::Command::new(hashvive_tests::peer_binary());
+        command.arg(format!("-ipcconnect=unix:{}", path.display()));
+        if !shm {
+            command.arg("-ipcshm=0");
+        }
+        let mut child = command.spawn().unwrap();
+        let socket = listener.accept().unwrap();
+        let conn = Connection::new(
+            socket,
+            Side::Acceptor,
+            Options::default(),
+            hashvive_tests::services(),
+        )
+        .unwrap();
+        let expected = if shm {
+            Transport::Shm
+        } else {
+            Transport::Socket
+        };
+        assert_eq!(conn.transport(), expected);
+        echo_sizes(&conn, &[0, 1, 100, 1 << 20]);
+        assert_eq!(conn.call::<Nest>(&4).unwrap(), 4);
+        drop(conn);
+        assert!(child.wait().unwrap().success());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn calls_fail_cleanly_after_local_close() {
+    let (mut child, conn) = spawn_peer(&[], Options::default());
+    let other = conn.clone();
+    conn.close();
+    assert!(matches!(
+        other.call::<Pid>(&()),
+        Err(Error::Disconnected(_))
+    ));
+    drop((conn, other));
+    assert!(child.wait().unwrap().success());
+    let _ = Arc::new(());
+}
