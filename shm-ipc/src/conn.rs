@@ -184,6 +184,9 @@ pub struct Reply<'a> {
     request: FrameHeader,
     received_ns: u64,
     sent: bool,
+    /// The reader role, taken before replying: the caller's next frame then finds this
+    /// thread already reading, so the peer needs no wake-up.
+    reader: Option<ReaderGuard<'a>>,
 }
 
 impl Reply<'_> {
@@ -202,12 +205,18 @@ impl Reply<'_> {
             return Err(Error::Protocol("reply sent twice".into()));
         }
         self.sent = true;
+        if self.request.call_id == NO_RESPONSE {
+            return Ok(());
+        }
         let header = FrameHeader {
             kind: Kind::Response as u8,
             ..self.request
         };
+        if self.reader.is_none() {
+            self.reader = self.inner.try_reader();
+        }
         self.inner
-            .send(header, self.received_ns, &mut None, |sink| {
+            .send(header, self.received_ns, &mut self.reader, |sink| {
                 rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(value, sink)
                     .map(|sink| rkyv::ser::Positional::pos(&sink))
             })
@@ -420,6 +429,8 @@ struct Inner {
     releaser: Mutex<Option<Releaser>>,
     routes: Mutex<Routes>,
     closed: AtomicBool,
+    /// The background reader wants the role (see `vacate`).
+    background_pending: AtomicBool,
     close_reason: Mutex<Option<String>>,
     next_call: AtomicU64,
     services: Services,
@@ -442,6 +453,9 @@ impl Drop for CloseOnDrop {
         self.0.close("connection closed locally", true);
     }
 }
+
+/// Call id of a message that expects no response.
+const NO_RESPONSE: u64 = 0;
 
 static NEXT_CONN: AtomicU32 = AtomicU32::new(1);
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
@@ -570,6 +584,7 @@ impl Connection {
                 server_threads: 0,
             }),
             closed: AtomicBool::new(false),
+            background_pending: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             next_call: AtomicU64::new(1),
             services,
@@ -648,6 +663,31 @@ impl Connection {
         }
     }
 
+    /// Sends `M` without waiting for, or getting, a response. Messages one thread sends
+    /// this way are handled in order, on the peer's thread for this thread's chain.
+    pub fn notify<M: Method>(&self, params: &M::Params) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let (logical, _) = inner.binding();
+        if let Some(log) = inner.log_enabled() {
+            log(&inner.log_line(format_args!(
+                "IPC client send {}.{}$Params {} (no response)",
+                M::INTERFACE_NAME,
+                M::NAME,
+                Truncated(params)
+            )));
+        }
+        let header = FrameHeader {
+            call_id: NO_RESPONSE,
+            thread: logical,
+            interface: M::INTERFACE,
+            method: M::ID,
+            kind: Kind::Request as u8,
+            flags: 0,
+            reserved: 0,
+        };
+        inner.send(header, 0, &mut None, |sink| frame::serialize(params, sink))
+    }
+
     /// Calls `M` and deserializes its results.
     pub fn call<M: Method>(&self, params: &M::Params) -> Result<M::Results, Error> {
         self.call_with::<M, _>(params, |results| {
@@ -707,7 +747,7 @@ impl Connection {
                 }
                 Kind::Request | Kind::Callback => {
                     inner.trace_frame(DIR_RECV, &frame, 0);
-                    self.handle(frame);
+                    reader = self.handle(frame);
                 }
                 _ => {
                     let stray = frame.header.call_id;
@@ -723,7 +763,8 @@ impl Connection {
     }
 
     /// Runs a request's handler on this thread and sends its response or error.
-    fn handle(&self, frame: Incoming) {
+    /// Returns the reader role if replying took it, for the thread's next wait.
+    fn handle(&self, frame: Incoming) -> Option<ReaderGuard<'_>> {
         let inner = &*self.inner;
         let archive = inner.archive(&frame);
         let request = Request {
@@ -736,6 +777,7 @@ impl Connection {
             request: frame.header,
             received_ns: frame.received_ns,
             sent: false,
+            reader: None,
         };
         let outcome = match inner.services.get(frame.header.interface) {
             None => Err((
@@ -772,8 +814,14 @@ impl Connection {
         };
         let header = frame.header;
         let received_ns = frame.received_ns;
+        let mut reader = reply.reader.take();
+        drop(request);
         inner.release(frame);
         if let Err((code, message)) = outcome {
+            if header.call_id == NO_RESPONSE {
+                inner.log_warning(&format!("one-way message failed: {message}"));
+                return reader;
+            }
             if let Some(log) = inner.log_enabled() {
                 log(&inner.log_line(format_args!(
                     "IPC server send error #{} {message}",
@@ -785,11 +833,15 @@ impl Connection {
                 kind: Kind::Error as u8,
                 ..header
             };
+            if reader.is_none() {
+                reader = inner.try_reader();
+            }
             // A failure here means the connection is gone; the caller sees Disconnected.
-            let _ = inner.send(header, received_ns, &mut None, |sink| {
+            let _ = inner.send(header, received_ns, &mut reader, |sink| {
                 frame::serialize(&error, sink)
             });
         }
+        reader
     }
 }
 
@@ -971,7 +1023,13 @@ impl Inner {
                 continue;
             }
             let now = Instant::now();
-            let deadline = *spin_until.get_or_insert(now + self.opts.spin);
+            // Spinning on a socket means a read syscall per turn: park at once instead.
+            let spin = if self.shm.is_some() {
+                self.opts.spin
+            } else {
+                Duration::ZERO
+            };
+            let deadline = *spin_until.get_or_insert(now + spin);
             if now < deadline {
                 continue;
             }
@@ -1011,15 +1069,9 @@ impl Inner {
     }
 
     /// Waits as a follower until our slot gets a frame or we are promoted to reader.
+    /// Followers park at once: on a small machine a spinning follower steals the CPU
+    /// the leader needs to deliver its frame.
     fn follow(&self, slot: &Arc<Slot>) {
-        let deadline = Instant::now() + self.opts.spin;
-        while Instant::now() < deadline {
-            if slot.pending.load(Ordering::Acquire) != 0 {
-                slot.pending.fetch_and(!PENDING_PROMOTE, Ordering::Relaxed);
-                return;
-            }
-            std::hint::spin_loop();
-        }
         {
             let mut routes = self.routes.lock();
             if !routes.followers.iter().any(|f| Arc::ptr_eq(f, slot)) {
@@ -1039,14 +1091,25 @@ impl Inner {
     }
 
     /// Gives up the reader role: promote a follower, or leave the ring to the
-    /// background reader, then make sure no frame slipped in unnoticed.
+    /// background reader. Data that arrived while we held the role is drained first;
+    /// after letting go we honour a background reader that failed to get the role
+    /// (modelled in tests/loom_wakeup.rs, which found the lost wake-up this prevents).
     fn vacate<'a>(&'a self, guard: ReaderGuard<'a>) {
         let mut guard = guard;
         loop {
-            let ring = matches!(guard.inbound, Inbound::Ring(_));
-            if let Inbound::Ring(consumer) = &guard.inbound {
-                consumer.set_wake_mode(WakeMode::NoReader);
-            }
+            let ring = match &guard.inbound {
+                Inbound::Ring(consumer) => {
+                    consumer.set_wake_mode(WakeMode::NoReader);
+                    // A closed connection's ring may be garbage that always looks ready.
+                    if consumer.has_data() && !self.closed.load(Ordering::Acquire) {
+                        consumer.set_wake_mode(WakeMode::Active);
+                        self.drain(&mut guard);
+                        continue;
+                    }
+                    true
+                }
+                Inbound::Socket(_) => false,
+            };
             drop(guard);
             if let Some(follower) = self.routes.lock().followers.first() {
                 follower
@@ -1060,17 +1123,15 @@ impl Inner {
                 return;
             }
             fence(Ordering::SeqCst);
-            let Some(mut again) = self.rx.try_lock() else {
-                return;
-            };
-            let Inbound::Ring(consumer) = &again.inbound else {
-                unreachable!()
-            };
-            if !consumer.has_data() {
+            if !self.background_pending.swap(false, Ordering::SeqCst) {
                 return;
             }
-            consumer.set_wake_mode(WakeMode::Active);
-            self.drain(&mut again);
+            let Some(again) = self.rx.try_lock() else {
+                return;
+            };
+            if let Inbound::Ring(consumer) = &again.inbound {
+                consumer.set_wake_mode(WakeMode::Active);
+            }
             guard = again;
         }
     }
@@ -1110,6 +1171,12 @@ impl Inner {
             if ready.socket && self.shm.is_some() {
                 self.check_socket();
             }
+            if self.shm.is_some() {
+                // Announce ourselves before trying the role: a holder that is letting
+                // go checks this flag after releasing (see `vacate`).
+                self.background_pending.store(true, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+            }
             let Some(mut guard) = self.rx.try_lock() else {
                 if self.shm.is_none() {
                     // A leader is reading the socket: wait for it rather than spin on a
@@ -1119,7 +1186,10 @@ impl Inner {
                 continue;
             };
             match &guard.inbound {
-                Inbound::Ring(consumer) => consumer.set_wake_mode(WakeMode::Active),
+                Inbound::Ring(consumer) => {
+                    self.background_pending.store(false, Ordering::SeqCst);
+                    consumer.set_wake_mode(WakeMode::Active);
+                }
                 Inbound::Socket(_) => {
                     if !ready.socket {
                         continue;
@@ -1310,11 +1380,12 @@ impl Connection {
     /// connection closes.
     fn serve_chain(&self, logical: u64, slot: &Arc<Slot>) {
         let inner = &*self.inner;
-        while let Ok(frame) = inner.wait_frame(slot, logical, None) {
+        let mut reader = None;
+        while let Ok(frame) = inner.wait_frame(slot, logical, reader.take()) {
             match frame.kind {
                 Kind::Request | Kind::Callback => {
                     inner.trace_frame(DIR_RECV, &frame, 0);
-                    self.handle(frame);
+                    reader = self.handle(frame);
                 }
                 kind => {
                     let call = frame.header.call_id;

@@ -10,6 +10,8 @@ pub mod address;
 mod bytes;
 mod conn;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod process;
 pub mod ring;

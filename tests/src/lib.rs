@@ -1,10 +1,12 @@
 //! A test protocol served by the `ipc-peer` helper process and by the tests themselves,
 //! so that transport tests and benchmarks run real calls between real processes.
 
+use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use shm_ipc::{BytesRef, Connection, Dispatcher, Method, Options, Services, Side};
+use shm_ipc::{BytesRef, Connection, Dispatcher, IpcAddress, Method, Options, Services, Side};
 
 /// Interface id of the test protocol.
 pub const TEST_INTERFACE: u16 = 100;
@@ -30,7 +32,11 @@ test_method!(Fail, 2, "fail", String, ());
 test_method!(Panic, 3, "panic", (), ());
 test_method!(Sleep, 4, "sleep", u64, ());
 test_method!(Pid, 5, "pid", (), u32);
-test_method!(Scribble, 6, "scribble", (), ());
+test_method!(Discard, 6, "discard", Vec<u8>, ());
+test_method!(Received, 7, "received", (), (u64, u64));
+
+/// Messages and bytes `Discard` has taken in this process.
+static DISCARDED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// The test service. `Nest(n)` calls `Nest(n - 1)` back on the caller until 0 and
 /// returns the depth reached, so both sides serving it gives A->B->A->B chains.
@@ -59,6 +65,17 @@ pub fn service() -> Dispatcher {
             Ok(())
         })
         .method::<Pid>(|_, _| Ok(std::process::id()))
+        .method::<Discard>(|bytes, _| {
+            DISCARDED[0].fetch_add(1, Ordering::Relaxed);
+            DISCARDED[1].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .method::<Received>(|_, _| {
+            Ok((
+                DISCARDED[0].load(Ordering::Relaxed),
+                DISCARDED[1].load(Ordering::Relaxed),
+            ))
+        })
 }
 
 /// Services with the test interface registered.
@@ -86,6 +103,11 @@ pub fn peer_binary() -> std::path::PathBuf {
 pub fn spawn_peer(args: &[&str], opts: Options) -> (Child, Connection) {
     let mut command = Command::new(peer_binary());
     command.args(args);
+    spawn_peer_command(command, opts)
+}
+
+/// Spawns a peer from `command` (which must end in `peer_main`) over a socketpair.
+pub fn spawn_peer_command(mut command: Command, opts: Options) -> (Child, Connection) {
     let (child, fd) = shm_ipc::process::spawn_with_ipc_fd(&mut command).expect("spawn ipc-peer");
     let conn = Connection::new(
         fd,
@@ -98,4 +120,66 @@ pub fn spawn_peer(args: &[&str], opts: Options) -> (Child, Connection) {
     )
     .expect("handshake with ipc-peer");
     (child, conn)
+}
+
+/// Runs the helper peer with `args` (see the `ipc-peer` binary); exits the process on error.
+pub fn peer_main(args: impl Iterator<Item = String>) {
+    let mut opts = Options {
+        name: "ipc-peer".into(),
+        trusted: true,
+        ..Options::default()
+    };
+    let mut fd = None;
+    let mut connect = None;
+    let mut scribble = false;
+    for arg in args {
+        if let Some(v) = arg.strip_prefix("-ipcfd=") {
+            fd =
+                Some(shm_ipc::process::ipc_fd_from_arg(v).unwrap_or_else(|e| fail(&e.to_string())));
+        } else if let Some(v) = arg.strip_prefix("-ipcconnect=") {
+            connect = Some(v.to_string());
+        } else if let Some(v) = arg.strip_prefix("-ipcshm=") {
+            opts.shm = v != "0";
+        } else if let Some(v) = arg.strip_prefix("-ipcspin=") {
+            let us = v.parse().unwrap_or_else(|_| fail("bad -ipcspin"));
+            opts.spin = Duration::from_micros(us);
+        } else if let Some(v) = arg.strip_prefix("-ipcparkms=") {
+            let ms = v.parse().unwrap_or_else(|_| fail("bad -ipcparkms"));
+            opts.park_timeout = Duration::from_millis(ms);
+        } else if arg == "-scribble" {
+            scribble = true;
+        } else {
+            fail(&format!("Error: Invalid parameter {arg}"));
+        }
+    }
+    let socket = match (fd, connect) {
+        (Some(fd), None) => fd,
+        (None, Some(address)) => {
+            opts.trusted = false;
+            let address =
+                IpcAddress::parse(&address, Path::new("."), Path::new("node.sock"), false)
+                    .unwrap_or_else(|e| fail(&e.to_string()));
+            address.connect().unwrap_or_else(|e| fail(&e.to_string()))
+        }
+        _ => fail("usage: ipc-peer -ipcfd=N | -ipcconnect=unix:PATH"),
+    };
+    let conn = Connection::new(socket, Side::Connector, opts, services())
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    conn.on_close(move |_| {
+        let _ = done_tx.send(());
+    });
+    if scribble {
+        // A hostile peer keeps scribbling, so its own later writes cannot repair the rings.
+        while done_rx.recv_timeout(Duration::from_millis(1)).is_err() {
+            conn.scribble_for_tests();
+        }
+    } else {
+        let _ = done_rx.recv();
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("ipc-peer: {message}");
+    std::process::exit(1)
 }

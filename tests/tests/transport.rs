@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hashvive_tests::{spawn_peer, Echo, Fail, Nest, Panic, Pid, Sleep};
+use hashvive_tests::{spawn_peer, Discard, Echo, Fail, Nest, Panic, Pid, Received, Sleep};
 use shm_ipc::frame::{ERR_HANDLER, ERR_PANIC};
 use shm_ipc::{Connection, Error, IpcAddress, Listener, Options, Side, Transport};
 
@@ -275,4 +275,21 @@ fn calls_fail_cleanly_after_local_close() {
     drop((conn, other));
     assert!(child.wait().unwrap().success());
     let _ = Arc::new(());
+}
+
+#[test]
+fn one_way_messages_arrive_in_order_before_a_later_call() {
+    for args in [&[][..], &["-ipcshm=0"][..]] {
+        let (mut child, conn) = spawn_peer(args, small_ring());
+        let mut bytes = 0;
+        for i in 0..20_000usize {
+            let size = [0, 1, 64, 3000, 700_000][i % 5];
+            conn.notify::<Discard>(&vec![i as u8; size]).unwrap();
+            bytes += size as u64;
+        }
+        // Same thread, same chain: the call is handled after every message before it.
+        assert_eq!(conn.call::<Received>(&()).unwrap(), (20_000, bytes));
+        drop(conn);
+        assert!(child.wait().unwrap().success());
+    }
 }

@@ -1,0 +1,237 @@
+//! IPC overhead harness: one table, one run, every row next to the physical floors.
+//!
+//! `cargo run --release -p hashvive-benches --bin ipc-bench [-- --seconds S]`
+//!
+//! The cost of moving a cache line between two vCPUs changes from run to run, so
+//! absolute numbers mean little across runs; each row is also given as a ratio to the
+//! cache-line ping-pong floor and to shm spinning, all measured in the same run.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hashvive_benches::{floors, Samples};
+use hashvive_tests::{spawn_peer_command, Discard, Echo, Received};
+use shm_ipc::{Connection, Options};
+
+struct Row {
+    name: String,
+    size: usize,
+    samples: Samples,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--peer") {
+        args.next();
+        hashvive_tests::peer_main(args);
+        return;
+    }
+    #[cfg(feature = "iceoryx2")]
+    if args.peek().map(String::as_str) == Some("--iceoryx-server") {
+        args.next();
+        hashvive_benches::iceoryx::serve(args);
+        return;
+    }
+    let mut seconds = 1.0f64;
+    let mut with_iceoryx = cfg!(feature = "iceoryx2");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                seconds = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--no-iceoryx2" => with_iceoryx = false,
+            _ => usage(),
+        }
+    }
+    let budget = Duration::from_secs_f64(seconds);
+    let sizes = [64usize, 4096, 1 << 20];
+    let mut rows: Vec<Row> = Vec::new();
+
+    println!("# hashvive IPC overhead (one run, {} CPUs)\n", num_cpus());
+    let clock = floors::clock_overhead();
+    let floor = floors::cache_line_pingpong(budget);
+    rows.push(Row {
+        name: "floor: cache-line ping-pong (pinned threads)".into(),
+        size: 8,
+        samples: floor,
+    });
+    rows.push(Row {
+        name: "bare SPSC byte ring echo, spinning (threads)".into(),
+        size: 64,
+        samples: floors::spsc_ring_echo(64, budget),
+    });
+    rows.push(Row {
+        name: "bare eventfd ping-pong (threads)".into(),
+        size: 8,
+        samples: floors::eventfd_pingpong(budget),
+    });
+    for &size in &sizes {
+        rows.push(Row {
+            name: "bare Unix socketpair ping-pong (threads)".into(),
+            size,
+            samples: floors::socketpair_pingpong(size, budget),
+        });
+    }
+    for &size in &sizes {
+        rows.push(Row {
+            name: "in-process call (dyn Echo)".into(),
+            size,
+            samples: floors::inprocess_call(size, budget),
+        });
+    }
+    let configs: [(&str, &[&str], Options); 3] = [
+        ("shm-ipc Echo call, shm spinning", &[], Options::default()),
+        (
+            "shm-ipc Echo call, shm -ipcspin=0",
+            &["-ipcspin=0"],
+            Options {
+                spin: Duration::ZERO,
+                ..Options::default()
+            },
+        ),
+        (
+            "shm-ipc Echo call, socket fallback",
+            &["-ipcshm=0"],
+            Options::default(),
+        ),
+    ];
+    let mut throughput = Vec::new();
+    for (name, args, opts) in configs {
+        let (mut child, conn) = spawn_self(args, opts);
+        for &size in &sizes {
+            rows.push(Row {
+                name: name.into(),
+                size,
+                samples: echo_round_trips(&conn, size, budget),
+            });
+        }
+        if !name.contains("ipcspin=0") {
+            throughput.push((
+                name,
+                one_way(&conn, 64, budget),
+                one_way(&conn, 1 << 20, budget),
+            ));
+        }
+        drop(conn);
+        let _ = child.wait();
+    }
+    if with_iceoryx {
+        #[cfg(feature = "iceoryx2")]
+        for &size in &sizes {
+            rows.push(Row {
+                name: "iceoryx2 request-response ping-pong (processes)".into(),
+                size,
+                samples: hashvive_benches::iceoryx::pingpong(size, budget),
+            });
+        }
+    }
+
+    let floor_p50 = rows[0].samples.percentile(50.0);
+    let shm_p50 = |size: usize| {
+        rows.iter()
+            .find(|r| r.name.ends_with("shm spinning") && r.size == size)
+            .map(|r| r.samples.percentile(50.0))
+    };
+    println!("Round trips, p50 and p99 per call; clock read overhead {clock} ns is included in every row.\n");
+    println!("| row | size | p50 | p99 | p50 / floor | p50 / shm spinning |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        let p50 = row.samples.percentile(50.0);
+        let p99 = row.samples.percentile(99.0);
+        let vs_shm = shm_p50(row.size)
+            .map(|s| format!("{:.2}x", p50 as f64 / s as f64))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| {} | {} | {} | {} | {:.2}x | {} |",
+            row.name,
+            fmt_size(row.size),
+            fmt_ns(p50),
+            fmt_ns(p99),
+            p50 as f64 / floor_p50 as f64,
+            vs_shm
+        );
+    }
+    println!("\nOne-way streaming (Connection::notify, receiver validates in place and does not copy):\n");
+    println!("| transport | 64 B messages/s | 1 MiB GB/s |");
+    println!("|---|---:|---:|");
+    for (name, small, large) in &throughput {
+        println!(
+            "| {} | {:.0} | {:.2} |",
+            name.trim_start_matches("shm-ipc Echo call, "),
+            small.0,
+            large.1 / 1e9
+        );
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: ipc-bench [--seconds S] [--no-iceoryx2]");
+    std::process::exit(2)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn spawn_self(args: &[&str], opts: Options) -> (std::process::Child, Connection) {
+    let mut command = Command::new(std::env::current_exe().expect("current exe"));
+    command.arg("--peer").args(args);
+    spawn_peer_command(command, opts)
+}
+
+fn echo_round_trips(conn: &Connection, size: usize, budget: Duration) -> Samples {
+    let payload = vec![0x5au8; size];
+    let mut samples = Samples::default();
+    let warmup = Instant::now();
+    while warmup.elapsed() < budget / 5 {
+        conn.call_with::<Echo, usize>(&payload, |r| r.len())
+            .unwrap();
+    }
+    let start = Instant::now();
+    while start.elapsed() < budget && samples.len() < 2_000_000 {
+        let t = Instant::now();
+        let len = conn
+            .call_with::<Echo, usize>(&payload, |r| r.len())
+            .unwrap();
+        samples.push(t.elapsed().as_nanos() as u64);
+        assert_eq!(len, size);
+    }
+    samples
+}
+
+/// Messages per second and bytes per second sending `size`-byte one-way messages.
+fn one_way(conn: &Connection, size: usize, budget: Duration) -> (f64, f64) {
+    let payload = vec![0xa5u8; size];
+    let (count0, bytes0) = conn.call::<Received>(&()).unwrap();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < budget {
+        for _ in 0..64 {
+            conn.notify::<Discard>(&payload).unwrap();
+        }
+        sent += 64;
+    }
+    let (count1, bytes1) = conn.call::<Received>(&()).unwrap();
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_eq!(count1 - count0, sent);
+    (sent as f64 / elapsed, (bytes1 - bytes0) as f64 / elapsed)
+}
+
+fn fmt_ns(ns: u64) -> String {
+    if ns >= 10_000 {
+        format!("{:.1} µs", ns as f64 / 1000.0)
+    } else {
+        format!("{ns} ns")
+    }
+}
+
+fn fmt_size(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
+}
