@@ -47,6 +47,12 @@ pub fn pin_to_cpu(cpu: usize) -> bool {
     }
 }
 
+/// CPU time the calling thread has used, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// The calling thread's CPU mask.
 pub fn affinity() -> libc::cpu_set_t {
     // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.

@@ -431,6 +431,9 @@ struct Inner {
     closed: AtomicBool,
     /// The background reader wants the role (see `vacate`).
     background_pending: AtomicBool,
+    /// A leader is blocked on the data eventfd; `parks` counts such blocks.
+    parked: AtomicBool,
+    parks: AtomicU64,
     close_reason: Mutex<Option<String>>,
     next_call: AtomicU64,
     services: Services,
@@ -453,6 +456,9 @@ impl Drop for CloseOnDrop {
         self.0.close("connection closed locally", true);
     }
 }
+
+/// How long a leader spins without yielding: a round trip on an idle machine fits.
+const YIELD_AFTER: Duration = Duration::from_micros(2);
 
 /// Call id of a message that expects no response.
 const NO_RESPONSE: u64 = 0;
@@ -585,6 +591,8 @@ impl Connection {
             }),
             closed: AtomicBool::new(false),
             background_pending: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            parks: AtomicU64::new(0),
             close_reason: Mutex::new(None),
             next_call: AtomicU64::new(1),
             services,
@@ -1031,6 +1039,12 @@ impl Inner {
             };
             let deadline = *spin_until.get_or_insert(now + spin);
             if now < deadline {
+                // Past the first couple of microseconds, offer the CPU between checks:
+                // when the peer shares our CPU (a loaded machine) it gets to run and
+                // answer, instead of each side burning its whole spin in turn.
+                if deadline - now < spin.saturating_sub(YIELD_AFTER) {
+                    thread::yield_now();
+                }
                 continue;
             }
             self.park_reader(guard);
@@ -1043,19 +1057,30 @@ impl Inner {
         match &guard.inbound {
             Inbound::Ring(consumer) => {
                 consumer.set_wake_mode(WakeMode::ReaderParked);
-                if !consumer.has_data() {
+                if !consumer.has_data() && !self.closed.load(Ordering::Acquire) {
                     let shm = self.shm.as_ref().expect("ring mode");
                     let efd = shm.rings.fds[shm.inbound].data.as_fd();
-                    match sys::wait(Some(efd), self.socket.as_fd(), self.opts.park_timeout) {
-                        Ok(ready) => {
-                            if ready.event {
-                                sys::drain(efd);
+                    // One blocking read both sleeps and resets the eventfd, as cheap as
+                    // a bare eventfd ping-pong. Hang-ups reach us through the background
+                    // reader (which closes and signals this eventfd), and its watchdog
+                    // is the safety net that bounds this wait.
+                    self.parks.fetch_add(1, Ordering::Relaxed);
+                    self.parked.store(true, Ordering::SeqCst);
+                    let blocked = sys::read_event(efd);
+                    self.parked.store(false, Ordering::SeqCst);
+                    if blocked.is_err() {
+                        // A peer-made non-blocking eventfd: wait with poll instead.
+                        match sys::wait(Some(efd), self.socket.as_fd(), self.opts.park_timeout) {
+                            Ok(ready) => {
+                                if ready.event {
+                                    sys::drain(efd);
+                                }
+                                if ready.socket {
+                                    self.check_socket();
+                                }
                             }
-                            if ready.socket {
-                                self.check_socket();
-                            }
+                            Err(e) => self.close(&format!("poll failed: {e}"), false),
                         }
-                        Err(e) => self.close(&format!("poll failed: {e}"), false),
                     }
                 }
                 consumer.set_wake_mode(WakeMode::Active);
@@ -1153,6 +1178,7 @@ impl Inner {
     /// The background reader: handles frames when no thread is waiting, and notices
     /// the peer hanging up.
     fn background_reader(self: Arc<Inner>) {
+        let mut last_park = None;
         while !self.closed.load(Ordering::Acquire) {
             let event = self
                 .shm
@@ -1170,6 +1196,9 @@ impl Inner {
             }
             if ready.socket && self.shm.is_some() {
                 self.check_socket();
+            }
+            if !ready.event && !ready.socket {
+                self.watchdog(&mut last_park);
             }
             if self.shm.is_some() {
                 // Announce ourselves before trying the role: a holder that is letting
@@ -1200,6 +1229,21 @@ impl Inner {
             self.vacate(guard);
         }
         self.fail_all();
+    }
+
+    /// The safety net for a leader blocked on its eventfd: if the same park is still in
+    /// progress a whole timeout later, wake it so it rechecks the ring.
+    fn watchdog(&self, last_park: &mut Option<u64>) {
+        let Some(shm) = &self.shm else { return };
+        let park = self.parks.load(Ordering::Relaxed);
+        if self.parked.load(Ordering::SeqCst) {
+            if *last_park == Some(park) {
+                sys::signal(shm.rings.fds[shm.inbound].data.as_fd());
+            }
+            *last_park = Some(park);
+        } else {
+            *last_park = None;
+        }
     }
 
     /// In ring mode the socket carries only liveness: EOF or a close message.

@@ -70,8 +70,9 @@ pub struct PeerInfo {
     pub pid: u32,
 }
 
-/// The eventfds of one direction: the consumer parks on `data` (reader parked) or
-/// `background` (no reader); the producer parks on `space`.
+/// The eventfds of one direction: the consumer parks on `data` (reader parked, a
+/// blocking eventfd read directly) or `background` (no reader); the producer parks on
+/// `space`. `background` and `space` are non-blocking and polled with the socket.
 pub struct RingFds {
     /// Data-ready for a parked reader.
     pub data: OwnedFd,
@@ -84,7 +85,7 @@ pub struct RingFds {
 impl RingFds {
     fn new() -> io::Result<RingFds> {
         Ok(RingFds {
-            data: sys::eventfd()?,
+            data: sys::blocking_eventfd()?,
             background: sys::eventfd()?,
             space: sys::eventfd()?,
         })

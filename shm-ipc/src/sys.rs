@@ -55,6 +55,24 @@ pub fn eventfd() -> io::Result<OwnedFd> {
     )?)
 }
 
+/// Creates a blocking eventfd, for a single waiter that sleeps in `read_event`.
+pub fn blocking_eventfd() -> io::Result<OwnedFd> {
+    Ok(rustix::event::eventfd(0, EventfdFlags::CLOEXEC)?)
+}
+
+/// Sleeps until the eventfd is signalled and resets it. Fails at once with
+/// `WouldBlock` if the eventfd is non-blocking and unsignalled.
+pub fn read_event(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut buf = [0u8; 8];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Adds one to an eventfd, waking its poller.
 pub fn signal(fd: BorrowedFd<'_>) {
     // EAGAIN means the counter is saturated, which is already "signalled".

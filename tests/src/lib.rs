@@ -34,6 +34,7 @@ test_method!(Sleep, 4, "sleep", u64, ());
 test_method!(Pid, 5, "pid", (), u32);
 test_method!(Discard, 6, "discard", Vec<u8>, ());
 test_method!(Received, 7, "received", (), (u64, u64));
+test_method!(Work, 8, "work", u64, ());
 
 /// Messages and bytes `Discard` has taken in this process.
 static DISCARDED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
@@ -68,6 +69,14 @@ pub fn service() -> Dispatcher {
         .method::<Discard>(|bytes, _| {
             DISCARDED[0].fetch_add(1, Ordering::Relaxed);
             DISCARDED[1].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .method::<Work>(|ns, _| {
+            // Busy, not sleeping: models a handler that computes for `ns`.
+            let until = std::time::Instant::now() + Duration::from_nanos(ns.to_native());
+            while std::time::Instant::now() < until {
+                std::hint::spin_loop();
+            }
             Ok(())
         })
         .method::<Received>(|_, _| {

@@ -34,6 +34,7 @@ fn main() {
     }
     let mut seconds = 1.0f64;
     let mut with_iceoryx = cfg!(feature = "iceoryx2");
+    let mut sweep = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => {
@@ -43,10 +44,15 @@ fn main() {
                     .unwrap_or_else(|| usage())
             }
             "--no-iceoryx2" => with_iceoryx = false,
+            "--spin-sweep" => sweep = true,
             _ => usage(),
         }
     }
     let budget = Duration::from_secs_f64(seconds);
+    if sweep {
+        spin_sweep(budget);
+        return;
+    }
     let sizes = [64usize, 4096, 1 << 20];
     let mut rows: Vec<Row> = Vec::new();
 
@@ -167,8 +173,51 @@ fn main() {
     }
 }
 
+/// How `-ipcspin` trades latency for CPU: for handlers that work for `work` µs, the
+/// p50 round trip and the caller's CPU time per call at several spin settings.
+fn spin_sweep(budget: Duration) {
+    let works = [0u64, 5, 20, 50, 100];
+    let spins = [0u64, 5, 20, 50, 100];
+    println!(
+        "# -ipcspin sweep: p50 round trip / caller CPU per call, both sides at the same spin\n"
+    );
+    print!("| handler work |");
+    for spin in spins {
+        print!(" spin {spin} µs |");
+    }
+    println!("\n|---|{}", "---:|".repeat(spins.len()));
+    for work in works {
+        print!("| {work} µs |");
+        for spin in spins {
+            let opts = Options {
+                spin: Duration::from_micros(spin),
+                ..Options::default()
+            };
+            let arg = format!("-ipcspin={spin}");
+            let (mut child, conn) = spawn_self(&[&arg], opts);
+            let ns = work * 1000;
+            let mut samples = hashvive_benches::Samples::default();
+            for _ in 0..200 {
+                conn.call::<hashvive_tests::Work>(&ns).unwrap();
+            }
+            let cpu_start = hashvive_benches::thread_cpu_ns();
+            let start = Instant::now();
+            while start.elapsed() < budget / 2 {
+                let t = Instant::now();
+                conn.call::<hashvive_tests::Work>(&ns).unwrap();
+                samples.push(t.elapsed().as_nanos() as u64);
+            }
+            let cpu = (hashvive_benches::thread_cpu_ns() - cpu_start) / samples.len() as u64;
+            print!(" {} / {} |", fmt_ns(samples.percentile(50.0)), fmt_ns(cpu));
+            drop(conn);
+            let _ = child.wait();
+        }
+        println!();
+    }
+}
+
 fn usage() -> ! {
-    eprintln!("usage: ipc-bench [--seconds S] [--no-iceoryx2]");
+    eprintln!("usage: ipc-bench [--seconds S] [--no-iceoryx2] [--spin-sweep]");
     std::process::exit(2)
 }
 
