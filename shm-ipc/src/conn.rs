@@ -431,14 +431,18 @@ struct Inner {
     closed: AtomicBool,
     /// The background reader wants the role (see `vacate`).
     background_pending: AtomicBool,
+    /// Reusable buffers for frames copied out of the ring or read from the socket.
+    buffers: Mutex<Vec<AlignedVec<16>>>,
     /// A leader is blocked on the data eventfd; `parks` counts such blocks.
     parked: AtomicBool,
     parks: AtomicU64,
     close_reason: Mutex<Option<String>>,
     next_call: AtomicU64,
     services: Services,
-    close_callbacks: Mutex<Vec<Box<dyn FnOnce(&str) + Send>>>,
+    close_callbacks: Mutex<Vec<CloseCallback>>,
 }
+
+type CloseCallback = Box<dyn FnOnce(&str) + Send>;
 
 /// A connection to another process. Cloning shares it; it closes when the last clone
 /// drops or [`Connection::close`] is called.
@@ -456,6 +460,10 @@ impl Drop for CloseOnDrop {
         self.0.close("connection closed locally", true);
     }
 }
+
+/// Buffers kept for copied-out frames, and the largest one kept.
+const POOLED_BUFFERS: usize = 64;
+const POOLED_BUFFER_MAX: usize = 64 << 10;
 
 /// How long a leader spins without yielding: a round trip on an idle machine fits.
 const YIELD_AFTER: Duration = Duration::from_micros(2);
@@ -561,7 +569,7 @@ impl Connection {
                 )
             }
             None => (
-                Outbound::Socket(SocketWriter::default()),
+                Outbound::Socket(SocketWriter),
                 Inbound::Socket(SocketReader::new(opts.max_message)),
                 None,
                 None,
@@ -591,6 +599,7 @@ impl Connection {
             }),
             closed: AtomicBool::new(false),
             background_pending: AtomicBool::new(false),
+            buffers: Mutex::new(Vec::new()),
             parked: AtomicBool::new(false),
             parks: AtomicU64::new(0),
             close_reason: Mutex::new(None),
@@ -823,7 +832,6 @@ impl Connection {
         let header = frame.header;
         let received_ns = frame.received_ns;
         let mut reader = reply.reader.take();
-        drop(request);
         inner.release(frame);
         if let Err((code, message)) = outcome {
             if header.call_id == NO_RESPONSE {
@@ -1026,7 +1034,7 @@ impl Inner {
                 return None;
             }
             spins += 1;
-            if spins % 64 != 0 {
+            if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
                 continue;
             }
@@ -1286,7 +1294,7 @@ impl Inner {
                     if self.opts.trusted && !chunked {
                         (header, kind, Body::Ring(record))
                     } else {
-                        let mut owned = AlignedVec::<16>::with_capacity(archive_len);
+                        let mut owned = self.buffer(archive_len);
                         // SAFETY: bounds checked by `next`; copying out is exactly how an
                         // untrusted peer's record is read.
                         unsafe {
@@ -1304,7 +1312,7 @@ impl Inner {
                     }
                 }
                 Inbound::Socket(reader) => {
-                    match reader.read_frame(self.socket.as_fd()) {
+                    match reader.read_frame(self.socket.as_fd(), |len| self.buffer(len)) {
                         Ok(Some((header, kind, owned))) => (header, kind, Body::Owned(owned)),
                         Ok(None) => return Ok(None),
                         Err(e) => {
@@ -1515,18 +1523,38 @@ impl Inner {
         Ok(read(results))
     }
 
-    /// Returns a frame's ring space, waking the peer's producer if it waits for space.
+    /// Returns a frame's ring space, waking the peer's producer if it waits for space,
+    /// or its buffer to the pool.
     fn release(&self, frame: Incoming) {
-        if let Body::Ring(record) = frame.body {
-            let wake = self
-                .releaser
-                .lock()
-                .as_mut()
-                .is_some_and(|releaser| releaser.release(&record));
-            if wake {
-                self.wake_producer();
+        match frame.body {
+            Body::Ring(record) => {
+                let wake = self
+                    .releaser
+                    .lock()
+                    .as_mut()
+                    .is_some_and(|releaser| releaser.release(&record));
+                if wake {
+                    self.wake_producer();
+                }
+            }
+            Body::Owned(buffer) => {
+                if buffer.capacity() <= POOLED_BUFFER_MAX {
+                    let mut pool = self.buffers.lock();
+                    if pool.len() < POOLED_BUFFERS {
+                        pool.push(buffer);
+                    }
+                }
             }
         }
+    }
+
+    /// An empty aligned buffer with room for `len` bytes, from the pool when possible,
+    /// so that copying out small frames allocates nothing once warm.
+    fn buffer(&self, len: usize) -> AlignedVec<16> {
+        let mut buffer = self.buffers.lock().pop().unwrap_or_default();
+        buffer.clear();
+        buffer.reserve(len);
+        buffer
     }
 
     fn wake_producer(&self) {

@@ -66,7 +66,9 @@ pub fn socket_stream(data: &[u8]) -> usize {
     drop(writer);
     let mut parser = SocketReader::new(1 << 20);
     let mut frames = 0;
-    while let Ok(Some((_, _, archive))) = parser.read_frame(reader.as_fd()) {
+    while let Ok(Some((_, _, archive))) =
+        parser.read_frame(reader.as_fd(), rkyv::util::AlignedVec::with_capacity)
+    {
         frames += 1;
         let _ = frame::access::<Vec<u8>>(&archive);
     }

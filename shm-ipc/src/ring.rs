@@ -406,7 +406,7 @@ impl Consumer {
                         self.read, releaser.tail
                     )));
                 }
-                if head % RECORD_ALIGN as u64 != 0 {
+                if !head.is_multiple_of(RECORD_ALIGN as u64) {
                     return Err(corrupt(format!("producer head {head} is not 16-aligned")));
                 }
                 self.cached_head = head;

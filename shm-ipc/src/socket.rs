@@ -40,6 +40,7 @@ impl SocketReader {
     pub fn read_frame(
         &mut self,
         socket: BorrowedFd<'_>,
+        mut buffer: impl FnMut(usize) -> AlignedVec<16>,
     ) -> Result<Option<(FrameHeader, Kind, AlignedVec<16>)>, String> {
         loop {
             if let Some((_, _, buf, filled)) = &mut self.body {
@@ -76,7 +77,7 @@ impl SocketReader {
                 .try_into()
                 .expect("exact size");
             let (header, kind) = FrameHeader::parse(header_bytes)?;
-            let mut buf = AlignedVec::<16>::with_capacity(len - FRAME_HEADER_SIZE);
+            let mut buf = buffer(len - FRAME_HEADER_SIZE);
             buf.resize(len - FRAME_HEADER_SIZE, 0);
             self.body = Some((header, kind, buf, 0));
         }
@@ -92,12 +93,15 @@ fn read(socket: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Option<usize>, String>
     }
 }
 
+/// Most slices one frame is written from: record header, frame header, archive.
+pub const MAX_PARTS: usize = 3;
+
 /// Writes whole frames to a non-blocking socket, waiting while its buffer is full.
 #[derive(Default)]
 pub struct SocketWriter;
 
 impl SocketWriter {
-    /// Writes all of `parts` as one frame.
+    /// Writes all of `parts` (at most [`MAX_PARTS`]) as one frame.
     pub fn write_frame(
         &mut self,
         socket: BorrowedFd<'_>,
@@ -105,22 +109,28 @@ impl SocketWriter {
         park: Duration,
         closed: &AtomicBool,
     ) -> Result<(), String> {
+        assert!(
+            parts.len() <= MAX_PARTS,
+            "a frame has at most {MAX_PARTS} parts"
+        );
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut written = 0usize;
         while written < total {
             let mut skip = written;
-            let mut slices = Vec::with_capacity(parts.len());
+            let mut slices = [IoSlice::new(&[]); MAX_PARTS];
+            let mut count = 0;
             for part in parts {
                 if skip >= part.len() {
                     skip -= part.len();
                     continue;
                 }
-                slices.push(IoSlice::new(&part[skip..]));
+                slices[count] = IoSlice::new(&part[skip..]);
+                count += 1;
                 skip = 0;
             }
             match rustix::net::sendmsg(
                 socket,
-                &slices,
+                &slices[..count],
                 &mut Default::default(),
                 rustix::net::SendFlags::NOSIGNAL,
             ) {
