@@ -1,0 +1,372 @@
+//! Start-up and shutdown of the `hashvived` process: settings, data directory, logging,
+//! chainstate, RPC server and signals. The binary only calls [`run_daemon`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::args::{default_datadir, ArgKind, ArgSpec, ArgsError, ArgsManager};
+use crate::chainparams::ChainParams;
+use crate::log_info;
+use crate::logging::{self, LogConfig};
+use crate::node::Node;
+use crate::rpc::auth::{Authenticator, CookieFile, COOKIE_USER};
+use crate::rpc::server::{RpcServer, ServerConfig, Subnet};
+use crate::rpc::RpcContext;
+
+macro_rules! specs {
+    ($($name:literal $kind:ident $help:literal),* $(,)?) => {
+        &[$(ArgSpec { name: $name, kind: ArgKind::$kind, help: $help }),*]
+    };
+}
+
+/// Options of `hashvived`.
+pub const DAEMON_ARGS: &[ArgSpec] = specs![
+    "?" Single "Print this help message and exit",
+    "h" Single "Print this help message and exit",
+    "help" Single "Print this help message and exit",
+    "version" Single "Print version and exit",
+    "regtest" Single "Use the regression test chain",
+    "testnet" Single "Use the test chain (not supported)",
+    "testnet4" Single "Use the testnet4 chain (not supported)",
+    "signet" Single "Use the signet chain (not supported)",
+    "chain" Single "Use the chain <chain> (only regtest is supported)",
+    "datadir" Single "Specify data directory (default: ~/.hashvive)",
+    "conf" Single "Specify configuration file, relative to the datadir (default: hashvive.conf)",
+    "includeconf" Single "Specify additional configuration file (config file only)",
+    "printtoconsole" Single "Send trace/debug info to console as well as debug.log",
+    "debuglogfile" Single "Specify the debug log file (default: debug.log); -nodebuglogfile disables it",
+    "debug" List "Output debug logging for <category> (repeatable; 1 or all for every category)",
+    "logtimemicros" Single "Add microsecond precision to debug timestamps",
+    "logtimestamps" Single "Prepend debug output with timestamp (always on)",
+    "shrinkdebugfile" Single "Shrink debug.log file on client startup",
+    "server" Single "Accept JSON-RPC commands (default: 1)",
+    "minrelaytxfee" Single "Fees (in BTC/kvB) smaller than this are considered zero fee for relaying (default: 0.00001)",
+    "rpcbind" List "Bind to given address to listen for JSON-RPC connections (needs -rpcallowip)",
+    "rpcallowip" List "Allow JSON-RPC connections from specified source (IP, IP/CIDR or IP/netmask)",
+    "persistmempool" Single "Whether to save the mempool on shutdown and load on restart (default: 1)",
+    "txindex" Single "Maintain a full transaction index, used by the getrawtransaction rpc call (default: 0)",
+    "rpcport" Single "Listen for JSON-RPC connections on <port> (regtest default: 18443)",
+    "rpcuser" Single "Username for JSON-RPC connections",
+    "rpcpassword" Single "Password for JSON-RPC connections",
+    "rpcauth" List "Username and HMAC-SHA-256 hashed password for JSON-RPC connections (user:salt$hash)",
+    "rpccookiefile" Single "Location of the auth cookie, relative to the chain's data directory",
+    "rpcthreads" Single "Number of threads to service RPC calls (default: 16)",
+    "rpcworkqueue" Single "Depth of the work queue to service RPC calls (default: 64)",
+    "rpcservertimeout" Single "Timeout during HTTP requests in seconds (default: 30)",
+    "logsourcelocations" Ignored "Accepted for compatibility; not implemented",
+    "loglevel" Ignored "Accepted for compatibility; not implemented",
+    "logratelimit" Ignored "Accepted for compatibility; not implemented",
+    "v2transport" Ignored "Accepted for compatibility; not implemented",
+    "debugexclude" List "Exclude debug and trace logging for a category (repeatable)",
+    "uacomment" Ignored "Accepted for compatibility; not implemented",
+    "logthreadnames" Single "Prepend debug output with name of the originating thread",
+    "par" Ignored "Accepted for compatibility; not implemented",
+    "unsafesqlitesync" Ignored "Accepted for compatibility; not implemented",
+    "rpcdoccheck" Ignored "Accepted for compatibility; not implemented",
+    "port" Ignored "P2P port (P2P is not implemented yet)",
+    "listen" Ignored "P2P listening (P2P is not implemented yet)",
+    "bind" Ignored "P2P bind address (P2P is not implemented yet)",
+    "connect" Ignored "P2P connections (P2P is not implemented yet)",
+    "addnode" Ignored "P2P connections (P2P is not implemented yet)",
+    "discover" Ignored "P2P address discovery (P2P is not implemented yet)",
+    "dnsseed" Ignored "P2P DNS seeding (P2P is not implemented yet)",
+    "fixedseeds" Ignored "P2P fixed seeds (P2P is not implemented yet)",
+    "listenonion" Ignored "Tor (not implemented)",
+    "upnp" Ignored "UPnP (not implemented)",
+    "natpmp" Ignored "NAT-PMP (not implemented)",
+    "peertimeout" Ignored "P2P timeout (P2P is not implemented yet)",
+    "disablewallet" Ignored "The wallet is not implemented yet",
+    "wallet" Ignored "The wallet is not implemented yet",
+    "keypool" Ignored "The wallet is not implemented yet",
+    "fallbackfee" Ignored "The wallet is not implemented yet",
+    "deprecatedrpc" Ignored "No deprecated RPCs exist yet",
+];
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+/// Takes an exclusive `flock` on `<chain dir>/.lock`, held while the returned file is open.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, String> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .map_err(|e| e.to_string())?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        return Err(format!(
+            "Cannot obtain a lock on data directory {}. hashvive is probably already running.",
+            dir.display()
+        ));
+    }
+    Ok(f)
+}
+
+fn usage() -> String {
+    let mut out = format!(
+        "hashvived version v{}\n\nUsage:  hashvived [options]\n\nOptions:\n\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for s in DAEMON_ARGS
+        .iter()
+        .filter(|s| s.kind != ArgKind::Ignored && !["?", "h"].contains(&s.name))
+    {
+        out.push_str(&format!("  -{}\n       {}\n\n", s.name, s.help));
+    }
+    out
+}
+
+/// Parses `-rpcbind=addr[:port]` (IPv6 in brackets when a port is given).
+fn parse_bind(s: &str, default_port: u16) -> Option<std::net::SocketAddr> {
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Some(sa);
+    }
+    let ip: std::net::IpAddr = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(std::net::SocketAddr::new(ip, default_port))
+}
+
+/// Parses a BTC/kvB amount such as `0.00001` into sat/kvB.
+fn parse_fee_rate(v: &str) -> Option<u64> {
+    bitcoin::Amount::from_str_in(v.trim(), bitcoin::Denomination::Bitcoin)
+        .ok()
+        .map(|a| a.to_sat())
+}
+
+/// Runs the daemon until `stop` or a signal; returns the process exit code.
+pub fn run_daemon(argv: Vec<String>) -> i32 {
+    match run(argv) {
+        Ok(()) => 0,
+        Err(msg) => {
+            crate::logging::write_line(None, &msg);
+            eprintln!("{msg}");
+            1
+        }
+    }
+}
+
+fn e(err: impl std::fmt::Display) -> String {
+    format!("Error: {err}")
+}
+
+fn run(argv: Vec<String>) -> Result<(), String> {
+    let mut args = ArgsManager::parse_command_line(DAEMON_ARGS, &argv, false)
+        .map_err(|e: ArgsError| e.to_string())?;
+    if ["?", "h", "help"].iter().any(|h| args.is_set(h)) {
+        print!("{}", usage());
+        return Ok(());
+    }
+    if args.is_set("version") {
+        println!("hashvived version v{}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let datadir = match args.get_arg("datadir") {
+        Some(d) => {
+            let p = PathBuf::from(&d);
+            if !p.is_dir() {
+                return Err(e(format!(
+                    "Specified data directory \"{d}\" does not exist."
+                )));
+            }
+            std::path::absolute(&p).map_err(e)?
+        }
+        None => {
+            let d = default_datadir();
+            std::fs::create_dir_all(&d).map_err(e)?;
+            d
+        }
+    };
+    args.read_config_files(&datadir)
+        .map_err(|e| e.to_string())?;
+    let params = ChainParams::for_chain(args.chain())?;
+    let chain_dir = datadir.join(params.data_subdir);
+    std::fs::create_dir_all(&chain_dir).map_err(e)?;
+    let _lock = lock_dir(&chain_dir).map_err(e)?;
+
+    let log_path = match args.get_arg("debuglogfile") {
+        Some(v) if args.is_negated("debuglogfile") || v == "0" => None,
+        Some(v) => Some(crate::args::abs_path(&chain_dir, &v)),
+        None => Some(chain_dir.join("debug.log")),
+    };
+    logging::init(LogConfig {
+        file: log_path.as_deref(),
+        print_to_console: args.get_bool("printtoconsole", false),
+        time_micros: args.get_bool("logtimemicros", false),
+        thread_names: args.get_bool("logthreadnames", false),
+        // Core keeps the whole log when debugging is on.
+        shrink: args.get_bool("shrinkdebugfile", args.get_args("debug").is_empty()),
+    })
+    .map_err(e)?;
+    log_info!("hashvive version v{}", env!("CARGO_PKG_VERSION"));
+    log_info!("Using data directory {}", chain_dir.display());
+    for opt in args.ignored_options() {
+        log_info!("Ignoring unsupported option -{opt}: not implemented");
+    }
+    for key in args.unknown_config_keys() {
+        log_info!("Warning: Ignoring unknown configuration value {key}");
+    }
+    for cat in args.get_args("debug") {
+        if !logging::set_category(&cat, true) {
+            log_info!("Warning: Unsupported logging category -debug={cat}.");
+        }
+    }
+    for cat in args.get_args("debugexclude") {
+        if !logging::set_category(&cat, false) {
+            log_info!("Warning: Unsupported logging category -debugexclude={cat}.");
+        }
+    }
+
+    let min_relay_fee = match args.get_arg("minrelaytxfee") {
+        Some(v) => parse_fee_rate(&v)
+            .ok_or_else(|| e(format!("Invalid amount for -minrelaytxfee=<amount>: '{v}'")))?,
+        None => crate::policy::DEFAULT_MIN_RELAY_FEE,
+    };
+    let node = Arc::new(Node::open(params.clone(), &chain_dir, min_relay_fee).map_err(e)?);
+    node.chain()
+        .set_txindex(args.get_bool("txindex", false))
+        .map_err(e)?;
+    {
+        let chain = node.chain();
+        let depth = 6.min(chain.height());
+        log_info!("Verifying last {depth} blocks at level 3");
+        if !chain.verify_chain(depth).map_err(e)? {
+            return Err(e("Corrupted block database detected."));
+        }
+    }
+    let persist_mempool = args.get_bool("persistmempool", true);
+    if persist_mempool {
+        match node.load_mempool() {
+            Ok((ok, failed)) => log_info!(
+                "Imported mempool transactions from disk: {ok} succeeded, {failed} failed"
+            ),
+            Err(err) => log_info!("Failed to import mempool from disk: {err}"),
+        }
+    }
+    {
+        let chain = node.chain();
+        log_info!(
+            "Loaded best chain: hashBestChain={} height={}",
+            chain.tip().hash,
+            chain.height()
+        );
+    }
+    install_signal_handlers();
+
+    let mut cookie: Option<CookieFile> = None;
+    let server = if args.get_bool("server", true) {
+        let mut auth = Authenticator::default();
+        let password = args
+            .get_arg("rpcpassword")
+            .filter(|p| !p.is_empty() && !args.is_negated("rpcpassword"));
+        match password {
+            Some(pw) => auth.add_plain(&args.get_arg_or("rpcuser", ""), &pw),
+            None => {
+                let name = args.get_arg_or("rpccookiefile", ".cookie");
+                let path = crate::args::abs_path(&chain_dir, &name);
+                let (file, secret) = CookieFile::generate(&path).map_err(|err| {
+                    e(format!(
+                        "Unable to write auth cookie {}: {err}",
+                        path.display()
+                    ))
+                })?;
+                log_info!("Generated RPC authentication cookie {}", path.display());
+                auth.add_plain(COOKIE_USER, &secret);
+                cookie = Some(file);
+            }
+        }
+        for entry in args.get_args("rpcauth") {
+            auth.add_rpcauth(&entry).map_err(e)?;
+        }
+        let port = args
+            .get_int("rpcport", i64::from(params.rpc_port))
+            .map_err(|err| err.to_string())?;
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| e(format!("Invalid port specified in -rpcport: '{port}'")))?;
+        let threads = args
+            .get_int("rpcthreads", 16)
+            .map_err(|err| err.to_string())?
+            .clamp(1, 1024) as usize;
+        let work_queue = args
+            .get_int("rpcworkqueue", 64)
+            .map_err(|err| err.to_string())?
+            .clamp(1, 1 << 20) as usize;
+        let timeout = args
+            .get_int("rpcservertimeout", 30)
+            .map_err(|err| err.to_string())?
+            .max(1) as u64;
+        let ctx = Arc::new(RpcContext::new(
+            Arc::clone(&node),
+            log_path.clone().unwrap_or_default(),
+        ));
+        let allow = args
+            .get_args("rpcallowip")
+            .iter()
+            .map(|s| Subnet::parse(s).ok_or_else(|| e(format!("Invalid -rpcallowip subnet specification: {s}. Valid are a single IP (e.g. 1.2.3.4), a network/netmask (e.g. 1.2.3.4/255.255.255.0) or a network/CIDR (e.g. 1.2.3.4/24)."))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut bind = Vec::new();
+        let requested = args.get_args("rpcbind");
+        if !requested.is_empty() && allow.is_empty() {
+            log_info!("WARNING: option -rpcbind was ignored because -rpcallowip was not specified, refusing to allow everyone to connect");
+        } else {
+            for b in &requested {
+                bind.push(
+                    parse_bind(b, port).ok_or_else(|| e(format!("Invalid -rpcbind value: {b}")))?,
+                );
+            }
+        }
+        if bind.is_empty() {
+            bind.push(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        let config = ServerConfig {
+            bind,
+            allow,
+            threads,
+            work_queue,
+            timeout: Duration::from_secs(timeout),
+        };
+        Some(RpcServer::start(config, ctx, auth).map_err(e)?)
+    } else {
+        None
+    };
+    log_info!("init message: Done loading");
+
+    while !node.wait_shutdown(Duration::from_millis(100)) {
+        if SIGNALLED.load(Ordering::SeqCst) {
+            node.request_shutdown();
+        }
+    }
+    log_info!("Shutdown: In progress...");
+    if let Some(server) = &server {
+        server.stop(Duration::from_secs(10));
+    }
+    if persist_mempool {
+        match node.save_mempool() {
+            Ok(n) => log_info!("Dumped mempool: {n} transactions"),
+            Err(err) => log_info!("Failed to dump mempool: {err}. Continuing anyway."),
+        }
+    }
+    drop(cookie);
+    log_info!("Shutdown: done");
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! hashvive-core: the node's domain logic (chain parameters, settings, logging, storage,
+//! validation, chainstate, mempool, mining, the JSON-RPC server and client).
+
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod chainparams;
+pub mod chainstate;
+pub mod cli;
+pub mod descriptor;
+pub mod init;
+pub mod logging;
+pub mod mempool;
+pub mod mempool_persist;
+pub mod mining;
+pub mod node;
+pub mod policy;
+pub mod rpc;
+pub mod storage;
+pub mod time;
+pub mod validation;
+pub mod versionbits;

@@ -1,0 +1,594 @@
+//! The transaction memory pool: acceptance with Core's reject reasons (standardness,
+//! fees, full RBF, ancestor and descendant limits), removal on block connect, and
+//! selection of transactions for new blocks by ancestor fee rate.
+
+use std::collections::{HashMap, HashSet};
+
+use bitcoin::{OutPoint, Transaction, TxOut, Txid, Wtxid};
+
+use crate::chainstate::{check_tx_inputs, ChainError, ChainState};
+use crate::policy::{self, fee_for};
+use crate::storage::Coin;
+use crate::time;
+use crate::validation::checks::{check_transaction, is_final_tx, sequence_locks_ok};
+use crate::validation::script::{block_script_flags, verify_scripts};
+
+/// Core's default ancestor and descendant count limit.
+pub const MAX_CHAIN_COUNT: usize = 25;
+/// Core's default ancestor and descendant size limit, in virtual bytes.
+pub const MAX_CHAIN_VSIZE: u64 = 101_000;
+/// Consensus limit on a block's signature operation cost.
+const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
+/// Sigop cost the block assembler keeps for the coinbase.
+const BLOCK_SIGOPS_RESERVED: u64 = 400;
+/// Most transactions one replacement may evict.
+const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+
+/// One transaction in the pool.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Its txid.
+    pub txid: Txid,
+    /// Its wtxid.
+    pub wtxid: Wtxid,
+    /// Fee in satoshis.
+    pub fee: u64,
+    /// Virtual size (sigop-adjusted).
+    pub vsize: u64,
+    /// Weight units.
+    pub weight: u64,
+    /// Signature operation cost (BIP141 units).
+    pub sigops: u64,
+    /// Time it entered the pool.
+    pub time: i64,
+    /// Chain height when it entered.
+    pub height: u32,
+}
+
+/// Why a transaction was refused: Core's reason, details, and whether inputs were missing
+/// (which `testmempoolaccept` reports as `missing-inputs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// Core's reject reason.
+    pub reason: String,
+    /// Extra detail, may be empty.
+    pub details: String,
+    /// Inputs were missing or spent.
+    pub missing_inputs: bool,
+}
+
+impl Reject {
+    fn new(reason: impl Into<String>, details: impl Into<String>) -> Self {
+        Reject {
+            reason: reason.into(),
+            details: details.into(),
+            missing_inputs: false,
+        }
+    }
+
+    /// `reason, details`, as Core's `ValidationState::ToString`.
+    pub fn message(&self) -> String {
+        if self.details.is_empty() {
+            self.reason.clone()
+        } else {
+            format!("{}, {}", self.reason, self.details)
+        }
+    }
+}
+
+/// The outcome of a successful acceptance.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// Txid.
+    pub txid: Txid,
+    /// Wtxid.
+    pub wtxid: Wtxid,
+    /// Virtual size.
+    pub vsize: u64,
+    /// Fee in satoshis.
+    pub fee: u64,
+    /// Transactions evicted by replacement.
+    pub replaced: Vec<Txid>,
+}
+
+/// The memory pool.
+#[derive(Debug, Default, Clone)]
+pub struct Mempool {
+    entries: HashMap<Txid, Entry>,
+    spenders: HashMap<OutPoint, Txid>,
+    /// Counts additions and removals (`getrawmempool` `mempool_sequence`).
+    sequence: u64,
+    /// `-minrelaytxfee` in sat/kvB.
+    pub min_relay_fee: u64,
+}
+
+impl Mempool {
+    /// An empty pool with the given minimum relay fee rate (sat/kvB).
+    pub fn new(min_relay_fee: u64) -> Self {
+        Mempool {
+            entries: HashMap::new(),
+            spenders: HashMap::new(),
+            sequence: 0,
+            min_relay_fee,
+        }
+    }
+
+    /// Number of transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A transaction's entry.
+    pub fn get(&self, txid: &Txid) -> Option<&Entry> {
+        self.entries.get(txid)
+    }
+
+    /// All entries, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// In-pool parents of a transaction.
+    pub fn parents(&self, tx: &Transaction) -> Vec<Txid> {
+        let mut out: Vec<Txid> = tx
+            .input
+            .iter()
+            .map(|i| i.previous_output.txid)
+            .filter(|t| self.entries.contains_key(t))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// In-pool children of a transaction.
+    pub fn children(&self, txid: &Txid) -> Vec<Txid> {
+        let Some(e) = self.entries.get(txid) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Txid> = (0..e.tx.output.len() as u32)
+            .filter_map(|vout| self.spenders.get(&OutPoint { txid: *txid, vout }).copied())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn closure(&self, start: Vec<Txid>, next: impl Fn(&Txid) -> Vec<Txid>) -> HashSet<Txid> {
+        let mut seen = HashSet::new();
+        let mut stack = start;
+        while let Some(t) = stack.pop() {
+            if seen.insert(t) {
+                stack.extend(next(&t));
+            }
+        }
+        seen
+    }
+
+    /// All in-pool ancestors of a transaction (not itself).
+    pub fn ancestors_of_tx(&self, tx: &Transaction) -> HashSet<Txid> {
+        self.closure(self.parents(tx), |t| self.parents(&self.entries[t].tx))
+    }
+
+    /// All in-pool ancestors of a pooled transaction (not itself).
+    pub fn ancestors(&self, txid: &Txid) -> HashSet<Txid> {
+        self.entries
+            .get(txid)
+            .map(|e| self.ancestors_of_tx(&e.tx))
+            .unwrap_or_default()
+    }
+
+    /// All in-pool descendants of a pooled transaction (not itself).
+    pub fn descendants(&self, txid: &Txid) -> HashSet<Txid> {
+        self.closure(self.children(txid), |t| self.children(t))
+    }
+
+    /// Which pooled transaction spends `op`, if any.
+    pub fn spender(&self, op: &OutPoint) -> Option<Txid> {
+        self.spenders.get(op).copied()
+    }
+
+    /// The mempool sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        self.sequence += 1;
+        for input in &entry.tx.input {
+            self.spenders.insert(input.previous_output, entry.txid);
+        }
+        self.entries.insert(entry.txid, entry);
+    }
+
+    fn remove_one(&mut self, txid: &Txid) -> Option<Entry> {
+        let e = self.entries.remove(txid)?;
+        self.sequence += 1;
+        for input in &e.tx.input {
+            if self.spenders.get(&input.previous_output) == Some(txid) {
+                self.spenders.remove(&input.previous_output);
+            }
+        }
+        Some(e)
+    }
+
+    /// Removes a transaction and everything that depends on it.
+    pub fn remove_recursive(&mut self, txid: &Txid) {
+        let mut all = self.descendants(txid);
+        all.insert(*txid);
+        for t in all {
+            self.remove_one(&t);
+        }
+    }
+
+    /// Core's `removeForBlock`: drops the block's transactions and anything conflicting
+    /// with them (with descendants).
+    pub fn remove_for_block(&mut self, txs: &[Transaction]) {
+        for tx in txs {
+            let txid = tx.compute_txid();
+            self.remove_one(&txid);
+            for input in &tx.input {
+                if let Some(conflict) = self.spenders.get(&input.previous_output).copied() {
+                    if conflict != txid {
+                        self.remove_recursive(&conflict);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Empties the pool, returning its transactions parents first, then oldest first (for
+    /// re-acceptance after a reorganisation).
+    pub fn drain(&mut self) -> Vec<Transaction> {
+        // A parent always has fewer in-pool ancestors than its child.
+        let mut keyed: Vec<(usize, i64, Transaction)> = self
+            .entries
+            .values()
+            .map(|e| (self.ancestors(&e.txid).len(), e.time, e.tx.clone()))
+            .collect();
+        self.sequence += keyed.len() as u64;
+        self.entries.clear();
+        self.spenders.clear();
+        keyed.sort_by_key(|(depth, time, _)| (*depth, *time));
+        keyed.into_iter().map(|(_, _, tx)| tx).collect()
+    }
+
+    /// Core's `AcceptToMemoryPool` for one transaction. With `test_only` nothing changes.
+    /// `max_fee_rate` (sat/kvB) rejects absurd fees as `max-fee-exceeded`.
+    pub fn accept(
+        &mut self,
+        chain: &ChainState,
+        tx: &Transaction,
+        test_only: bool,
+        max_fee_rate: Option<u64>,
+    ) -> Result<Accepted, Reject> {
+        let txid = tx.compute_txid();
+        let wtxid = tx.compute_wtxid();
+        check_transaction(tx).map_err(|e| Reject::new(e.reason, ""))?;
+        if tx.is_coinbase() {
+            return Err(Reject::new("coinbase", ""));
+        }
+        policy::check_standard(tx).map_err(|r| Reject::new(r, ""))?;
+        if bitcoin::consensus::encode::serialize(&strip(tx)).len()
+            < policy::MIN_STANDARD_TX_NONWITNESS_SIZE
+        {
+            return Err(Reject::new("tx-size-small", ""));
+        }
+        let tip = chain.tip().clone();
+        let next_height = tip.height + 1;
+        let tip_mtp = chain.median_time_past(&tip.hash);
+        if !is_final_tx(tx, next_height, tip_mtp) {
+            return Err(Reject::new("non-final", ""));
+        }
+        if let Some(e) = self.entries.get(&txid) {
+            return Err(Reject::new(
+                if e.wtxid == wtxid {
+                    "txn-already-in-mempool"
+                } else {
+                    "txn-same-nonwitness-data-in-mempool"
+                },
+                "",
+            ));
+        }
+        let mut conflicts: Vec<Txid> = tx
+            .input
+            .iter()
+            .filter_map(|i| self.spenders.get(&i.previous_output).copied())
+            .collect();
+        conflicts.sort();
+        conflicts.dedup();
+
+        let mut coins: Vec<Coin> = Vec::with_capacity(tx.input.len());
+        for input in &tx.input {
+            let op = input.previous_output;
+            let from_pool = self
+                .entries
+                .get(&op.txid)
+                .and_then(|e| e.tx.output.get(op.vout as usize))
+                .map(|o| Coin {
+                    output: o.clone(),
+                    height: next_height,
+                    is_coinbase: false,
+                });
+            let coin = match from_pool {
+                Some(c) => Some(c),
+                None => chain.coin(&op).map_err(storage_reject)?,
+            };
+            match coin {
+                Some(c) => coins.push(c),
+                None => {
+                    for vout in 0..tx.output.len() as u32 {
+                        if chain
+                            .coin(&OutPoint { txid, vout })
+                            .map_err(storage_reject)?
+                            .is_some()
+                        {
+                            return Err(Reject::new("txn-already-known", ""));
+                        }
+                    }
+                    return Err(Reject {
+                        missing_inputs: true,
+                        ..Reject::new("bad-txns-inputs-missingorspent", "")
+                    });
+                }
+            }
+        }
+        let fee = check_tx_inputs(tx, &coins, next_height, chain.params().coinbase_maturity)
+            .map_err(|e| Reject::new(e.reason, e.debug))?;
+        let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
+        let mtp_at = |h: u32| {
+            chain
+                .hash_at(h)
+                .map(|hash| chain.median_time_past(&hash))
+                .unwrap_or(tip_mtp)
+        };
+        if !sequence_locks_ok(tx, &heights, next_height, tip_mtp, mtp_at) {
+            return Err(Reject::new("non-BIP68-final", ""));
+        }
+        let spent_outs: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
+        policy::check_inputs_standard(tx, &spent_outs).map_err(|r| Reject::new(r, ""))?;
+        policy::check_witness_standard(tx, &spent_outs).map_err(|r| Reject::new(r, ""))?;
+        let sigops = tx.total_sigop_cost(|op| {
+            tx.input
+                .iter()
+                .position(|i| i.previous_output == *op)
+                .and_then(|k| spent_outs.get(k).cloned())
+        });
+        if sigops > policy::MAX_STANDARD_TX_SIGOPS_COST {
+            return Err(Reject::new("bad-txns-too-many-sigops", sigops.to_string()));
+        }
+        let weight = tx.weight().to_wu();
+        let vsize = policy::virtual_size(weight, sigops);
+        if let Some(max) = max_fee_rate {
+            if max > 0 && fee > fee_for(max, vsize) {
+                return Err(Reject::new(
+                    "max-fee-exceeded",
+                    format!("{fee} > {}", fee_for(max, vsize)),
+                ));
+            }
+        }
+        let min_fee = fee_for(self.min_relay_fee, vsize);
+        if fee < min_fee {
+            return Err(Reject::new(
+                "min relay fee not met",
+                format!("{fee} < {min_fee}"),
+            ));
+        }
+
+        // Package limits, ignoring the transactions a replacement would evict.
+        let mut evict: HashSet<Txid> = HashSet::new();
+        for c in &conflicts {
+            evict.insert(*c);
+            evict.extend(self.descendants(c));
+        }
+        let ancestors: HashSet<Txid> = self
+            .ancestors_of_tx(tx)
+            .into_iter()
+            .filter(|a| !evict.contains(a))
+            .collect();
+        if ancestors.len() + 1 > MAX_CHAIN_COUNT {
+            return Err(Reject::new(
+                "too-long-mempool-chain",
+                format!("too many unconfirmed ancestors [limit: {MAX_CHAIN_COUNT}]"),
+            ));
+        }
+        let anc_size: u64 = ancestors.iter().map(|a| self.entries[a].vsize).sum::<u64>() + vsize;
+        if anc_size > MAX_CHAIN_VSIZE {
+            return Err(Reject::new(
+                "too-long-mempool-chain",
+                format!("exceeds ancestor size limit [limit: {MAX_CHAIN_VSIZE}]"),
+            ));
+        }
+        for a in &ancestors {
+            let desc: Vec<Txid> = self
+                .descendants(a)
+                .into_iter()
+                .filter(|d| !evict.contains(d))
+                .collect();
+            let size: u64 = desc.iter().map(|d| self.entries[d].vsize).sum::<u64>()
+                + self.entries[a].vsize
+                + vsize;
+            if desc.len() + 2 > MAX_CHAIN_COUNT || size > MAX_CHAIN_VSIZE {
+                return Err(Reject::new(
+                    "too-long-mempool-chain",
+                    format!("too many descendants for tx {a} [limit: {MAX_CHAIN_COUNT}]"),
+                ));
+            }
+        }
+        if !conflicts.is_empty() {
+            self.check_replacement(&txid, fee, vsize, &conflicts, &evict, &ancestors)?;
+        }
+        verify_scripts(tx, &spent_outs, block_script_flags(next_height))
+            .map_err(|e| Reject::new(e.reason, ""))?;
+
+        let replaced: Vec<Txid> = evict.into_iter().collect();
+        if !test_only {
+            for r in &replaced {
+                self.remove_one(r);
+            }
+            self.insert(Entry {
+                tx: tx.clone(),
+                txid,
+                wtxid,
+                fee,
+                vsize,
+                weight,
+                sigops: sigops as u64,
+                time: time::now(),
+                height: tip.height,
+            });
+        }
+        Ok(Accepted {
+            txid,
+            wtxid,
+            vsize,
+            fee,
+            replaced,
+        })
+    }
+
+    /// Full-RBF rules (BIP125 without signalling), with Core's messages.
+    fn check_replacement(
+        &self,
+        txid: &Txid,
+        fee: u64,
+        vsize: u64,
+        conflicts: &[Txid],
+        evict: &HashSet<Txid>,
+        ancestors: &HashSet<Txid>,
+    ) -> Result<(), Reject> {
+        if evict.len() > MAX_REPLACEMENT_CANDIDATES {
+            return Err(Reject::new("too many potential replacements", format!("rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENT_CANDIDATES})", evict.len())));
+        }
+        if let Some(a) = ancestors.iter().find(|a| evict.contains(*a)) {
+            return Err(Reject::new(
+                "bad-txns-spends-conflicting-tx",
+                format!("{txid} spends conflicting transaction {a}"),
+            ));
+        }
+        for c in conflicts {
+            let e = &self.entries[c];
+            // Compare fee rates without rounding: fee / vsize > e.fee / e.vsize.
+            if u128::from(fee) * u128::from(e.vsize) <= u128::from(e.fee) * u128::from(vsize) {
+                return Err(Reject::new(
+                    "insufficient fee",
+                    format!(
+                        "rejecting replacement {txid}; new feerate {} <= old feerate {}",
+                        rate_str(fee, vsize),
+                        rate_str(e.fee, e.vsize)
+                    ),
+                ));
+            }
+        }
+        let evicted_fees: u64 = evict.iter().map(|t| self.entries[t].fee).sum();
+        if fee < evicted_fees {
+            return Err(Reject::new(
+                "insufficient fee",
+                format!(
+                    "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
+                    btc(fee),
+                    btc(evicted_fees)
+                ),
+            ));
+        }
+        let extra = fee - evicted_fees;
+        let needed = fee_for(policy::INCREMENTAL_RELAY_FEE, vsize);
+        if extra < needed {
+            return Err(Reject::new(
+                "insufficient fee",
+                format!(
+                    "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
+                    btc(extra),
+                    btc(needed)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Core's `BlockAssembler::addPackageTxs`: picks packages by ancestor fee rate until
+    /// `max_weight` or the sigop budget is reached. Returns the transactions in a valid
+    /// order and their fees.
+    pub fn select_for_block(&self, max_weight: u64) -> (Vec<Transaction>, u64) {
+        let mut included: HashSet<Txid> = HashSet::new();
+        let mut order: Vec<Txid> = Vec::new();
+        let (mut weight, mut fees) = (0u64, 0u64);
+        // Core starts the count at 400, reserved for the coinbase.
+        let mut sigops = BLOCK_SIGOPS_RESERVED;
+        let mut skipped: HashSet<Txid> = HashSet::new();
+        loop {
+            let mut best: Option<(Vec<Txid>, u64, u64, u64)> = None;
+            for e in self.entries.values() {
+                if included.contains(&e.txid) || skipped.contains(&e.txid) {
+                    continue;
+                }
+                let mut pkg: Vec<Txid> = self
+                    .ancestors(&e.txid)
+                    .into_iter()
+                    .filter(|a| !included.contains(a))
+                    .collect();
+                pkg.push(e.txid);
+                let pf: u64 = pkg.iter().map(|t| self.entries[t].fee).sum();
+                let pv: u64 = pkg.iter().map(|t| self.entries[t].vsize).sum();
+                let pw: u64 = pkg.iter().map(|t| self.entries[t].weight).sum();
+                let better = match &best {
+                    None => true,
+                    Some((_, bf, bv, _)) => {
+                        u128::from(pf) * u128::from(*bv) > u128::from(*bf) * u128::from(pv)
+                    }
+                };
+                if better {
+                    best = Some((pkg, pf, pv, pw));
+                }
+            }
+            let Some((mut pkg, pf, _, pw)) = best else {
+                break;
+            };
+            let ps: u64 = pkg.iter().map(|t| self.entries[t].sigops).sum();
+            if weight + pw > max_weight || sigops + ps >= MAX_BLOCK_SIGOPS_COST {
+                skipped.insert(*pkg.last().expect("package has its tx"));
+                continue;
+            }
+            // Ancestors first: fewer in-pool ancestors means earlier in a valid order.
+            pkg.sort_by_key(|t| self.ancestors(t).len());
+            for t in pkg {
+                included.insert(t);
+                order.push(t);
+            }
+            weight += pw;
+            sigops += ps;
+            fees += pf;
+        }
+        (
+            order.iter().map(|t| self.entries[t].tx.clone()).collect(),
+            fees,
+        )
+    }
+}
+
+fn strip(tx: &Transaction) -> Transaction {
+    let mut t = tx.clone();
+    t.input.iter_mut().for_each(|i| i.witness.clear());
+    t
+}
+
+fn storage_reject(e: ChainError) -> Reject {
+    Reject::new("storage-error", e.to_string())
+}
+
+fn btc(sat: u64) -> String {
+    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
+}
+
+/// A fee rate as Core prints `CFeeRate::ToString()`: `0.00001000 BTC/kvB`.
+fn rate_str(fee: u64, vsize: u64) -> String {
+    let per_kvb = (fee * 1000).checked_div(vsize).unwrap_or(0);
+    format!("{} BTC/kvB", btc(per_kvb))
+}

@@ -1,0 +1,308 @@
+//! The node: owns the chainstate and offers the operations RPC (and later the
+//! `interfaces` traits) use, with tip-change notifications and shutdown signalling.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bitcoin::{Amount, Block, BlockHash, ScriptBuf};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::chainparams::ChainParams;
+use crate::chainstate::{ChainError, ChainEvent, ChainState};
+use crate::mempool::{Accepted, Mempool, Reject};
+use crate::mining::{assemble_block, solve};
+use crate::time;
+
+/// Weight available to mempool transactions in a mined block: the consensus limit minus
+/// Core's reserve for the header and coinbase (`DEFAULT_BLOCK_MAX_WEIGHT` minus 4000).
+const MAX_TEMPLATE_WEIGHT: u64 = 4_000_000 - 4_000;
+
+/// Hash and height of the active tip, as seen by waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TipInfo {
+    /// Tip hash.
+    pub hash: BlockHash,
+    /// Tip height.
+    pub height: u32,
+}
+
+/// A running node.
+pub struct Node {
+    params: ChainParams,
+    data_dir: PathBuf,
+    /// Lock order: `chain` before `mempool`.
+    chain: Mutex<ChainState>,
+    mempool: Mutex<Mempool>,
+    tip: Mutex<TipInfo>,
+    tip_changed: Condvar,
+    shutdown: AtomicBool,
+    shutdown_lock: Mutex<()>,
+    shutdown_cv: Condvar,
+    started: Instant,
+}
+
+impl Node {
+    /// Opens the chainstate in `data_dir` (the chain's directory, e.g. `<datadir>/regtest`),
+    /// with an empty mempool relaying at `min_relay_fee` sat/kvB.
+    pub fn open(
+        params: ChainParams,
+        data_dir: &Path,
+        min_relay_fee: u64,
+    ) -> Result<Node, ChainError> {
+        let chain = ChainState::open(params.clone(), data_dir)?;
+        let tip = TipInfo {
+            hash: chain.tip().hash,
+            height: chain.height(),
+        };
+        Ok(Node {
+            params,
+            data_dir: data_dir.to_path_buf(),
+            chain: Mutex::new(chain),
+            mempool: Mutex::new(Mempool::new(min_relay_fee)),
+            tip: Mutex::new(tip),
+            tip_changed: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            shutdown_lock: Mutex::new(()),
+            shutdown_cv: Condvar::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Chain parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The chain's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Locks the chainstate for reading or changing it.
+    pub fn chain(&self) -> MutexGuard<'_, ChainState> {
+        self.chain.lock()
+    }
+
+    /// Seconds since the node started.
+    pub fn uptime(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    fn publish_tip(&self, chain: &ChainState) {
+        let info = TipInfo {
+            hash: chain.tip().hash,
+            height: chain.height(),
+        };
+        let mut tip = self.tip.lock();
+        if *tip != info {
+            *tip = info;
+            self.tip_changed.notify_all();
+        }
+    }
+
+    /// Locks the mempool. Callers that also lock the chainstate must lock it first.
+    pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock()
+    }
+
+    /// Runs `f` on the chainstate, brings the mempool up to date with the chain changes,
+    /// and wakes tip waiters if the tip moved.
+    fn modify<T>(&self, f: impl FnOnce(&mut ChainState) -> T) -> T {
+        let mut chain = self.chain.lock();
+        let out = f(&mut chain);
+        let events = chain.take_events();
+        if !events.is_empty() {
+            self.update_mempool(&chain, events);
+        }
+        self.publish_tip(&chain);
+        out
+    }
+
+    /// Removes confirmed and conflicting transactions; after a reorganisation, offers the
+    /// disconnected blocks' transactions and the old pool to the mempool again.
+    fn update_mempool(&self, chain: &ChainState, events: Vec<ChainEvent>) {
+        let mut pool = self.mempool.lock();
+        let mut resurrect: Vec<bitcoin::Transaction> = Vec::new();
+        for event in events {
+            match event {
+                ChainEvent::Connected(block) => pool.remove_for_block(&block.txdata),
+                // Blocks are disconnected tip first; keep older blocks' transactions first.
+                ChainEvent::Disconnected(block) => {
+                    resurrect.splice(0..0, block.txdata.into_iter().skip(1));
+                }
+            }
+        }
+        if !resurrect.is_empty() {
+            let old = pool.drain();
+            for tx in resurrect.into_iter().chain(old) {
+                // Transactions confirmed again or now invalid are simply dropped.
+                let _ = pool.accept(chain, &tx, false, None);
+            }
+        }
+    }
+
+    /// Offers a transaction to the mempool (`sendrawtransaction`, `testmempoolaccept`).
+    pub fn accept_to_mempool(
+        &self,
+        tx: &bitcoin::Transaction,
+        test_only: bool,
+        max_fee_rate: Option<u64>,
+    ) -> Result<Accepted, Reject> {
+        let chain = self.chain.lock();
+        let result = self
+            .mempool
+            .lock()
+            .accept(&chain, tx, test_only, max_fee_rate);
+        result
+    }
+
+    /// Path of `mempool.dat`.
+    pub fn mempool_path(&self) -> PathBuf {
+        self.data_dir.join("mempool.dat")
+    }
+
+    /// Writes the mempool to `mempool.dat`; returns how many transactions were saved.
+    pub fn save_mempool(&self) -> std::io::Result<usize> {
+        crate::mempool_persist::save(&self.mempool.lock(), &self.mempool_path())
+    }
+
+    /// Re-accepts the transactions of `mempool.dat`; returns (accepted, refused).
+    pub fn load_mempool(&self) -> Result<(usize, usize), String> {
+        let txs = crate::mempool_persist::load(&self.mempool_path())?;
+        let chain = self.chain.lock();
+        let mut pool = self.mempool.lock();
+        let accepted = txs
+            .iter()
+            .filter(|tx| pool.accept(&chain, tx, false, None).is_ok())
+            .count();
+        Ok((accepted, txs.len() - accepted))
+    }
+
+    /// Checks a block on the current tip without storing it (`generateblock`).
+    pub fn test_block_validity(&self, block: &Block) -> Result<(), ChainError> {
+        self.chain.lock().test_block_validity(block)
+    }
+
+    /// Mines `count` blocks paying to `script`, filled from the mempool; returns their
+    /// hashes. Stops early (with the blocks found so far) when `max_tries` nonces are
+    /// exhausted or shutdown starts.
+    pub fn generate(
+        &self,
+        script: &ScriptBuf,
+        count: u32,
+        mut max_tries: u64,
+    ) -> Result<Vec<BlockHash>, ChainError> {
+        let mut hashes = Vec::with_capacity(count.min(10_000) as usize);
+        while hashes.len() < count as usize && !self.shutdown_requested() {
+            // Assemble, solve and connect under one lock so concurrent callers never
+            // build competing blocks on the same parent.
+            let mined = self.modify(|chain| {
+                let (txs, fees) = self.mempool.lock().select_for_block(MAX_TEMPLATE_WEIGHT);
+                let ctx = chain.next_block_context(time::now());
+                let mut block = assemble_block(
+                    &self.params,
+                    ctx,
+                    script.clone(),
+                    txs,
+                    Amount::from_sat(fees),
+                );
+                if !solve(&mut block, &self.params, &mut max_tries) {
+                    return Ok(None);
+                }
+                // The same template in the same second as a block we already have (for
+                // example one invalidated earlier) would be a duplicate: move time on.
+                while chain.entry(&block.block_hash()).is_some() {
+                    block.header.time += 1;
+                    if !solve(&mut block, &self.params, &mut max_tries) {
+                        return Ok(None);
+                    }
+                }
+                chain
+                    .process_block(&block)
+                    .map(|()| Some(block.block_hash()))
+            })?;
+            match mined {
+                Some(hash) => hashes.push(hash),
+                None => break,
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Accepts a block from `submitblock`.
+    pub fn submit_block(&self, block: &Block) -> Result<(), ChainError> {
+        self.modify(|c| c.process_block(block))
+    }
+
+    /// Records a header from `submitheader`.
+    pub fn submit_header(&self, header: &bitcoin::block::Header) -> Result<(), ChainError> {
+        self.modify(|c| c.process_header(header))
+    }
+
+    /// `invalidateblock`.
+    pub fn invalidate_block(&self, hash: &BlockHash) -> Result<(), ChainError> {
+        self.modify(|c| c.invalidate_block(hash))
+    }
+
+    /// `preciousblock`.
+    pub fn precious_block(&self, hash: &BlockHash) -> Result<(), ChainError> {
+        self.modify(|c| c.precious_block(hash))
+    }
+
+    /// `reconsiderblock`.
+    pub fn reconsider_block(&self, hash: &BlockHash) -> Result<(), ChainError> {
+        self.modify(|c| c.reconsider_block(hash))
+    }
+
+    /// The current tip without locking the chainstate.
+    pub fn tip(&self) -> TipInfo {
+        *self.tip.lock()
+    }
+
+    /// Waits until `done(tip)` holds, `timeout` passes (`None`: no limit) or shutdown
+    /// starts; returns the tip at that moment.
+    pub fn wait_for_tip(
+        &self,
+        timeout: Option<Duration>,
+        done: impl Fn(&TipInfo) -> bool,
+    ) -> TipInfo {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut tip = self.tip.lock();
+        loop {
+            if done(&tip) || self.shutdown_requested() {
+                return *tip;
+            }
+            // Wake up periodically to notice shutdown.
+            let mut until = Instant::now() + Duration::from_millis(200);
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return *tip;
+                }
+                until = until.min(d);
+            }
+            self.tip_changed.wait_until(&mut tip, until);
+        }
+    }
+
+    /// Asks the node to stop (RPC `stop`, SIGTERM).
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let _guard = self.shutdown_lock.lock();
+        self.shutdown_cv.notify_all();
+    }
+
+    /// Whether shutdown was requested.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Blocks for up to `timeout` or until shutdown is requested.
+    pub fn wait_shutdown(&self, timeout: Duration) -> bool {
+        let mut guard = self.shutdown_lock.lock();
+        if !self.shutdown_requested() {
+            self.shutdown_cv.wait_for(&mut guard, timeout);
+        }
+        self.shutdown_requested()
+    }
+}

@@ -1,0 +1,100 @@
+//! Control RPCs: `stop`, `uptime`, `help`, `getrpcinfo`, `logging`.
+
+use serde_json::{json, Map, Value};
+
+use super::dispatch::{Command, RpcContext};
+use super::error::RpcError;
+use super::params::Params;
+use crate::logging;
+
+/// The control commands.
+pub fn commands() -> Vec<Command> {
+    vec![
+        Command { name: "help", category: "Control", params: &["command"], hidden: false, help: "List all commands, or get help for a specified command.", handler: help },
+        Command { name: "stop", category: "Control", params: &["wait"], hidden: false, help: "Request a graceful shutdown of hashvive.", handler: stop },
+        Command { name: "uptime", category: "Control", params: &[], hidden: false, help: "Returns the total uptime of the server in seconds.", handler: uptime },
+        Command { name: "getrpcinfo", category: "Control", params: &[], hidden: false, help: "Returns details of the RPC server.", handler: getrpcinfo },
+        Command { name: "logging", category: "Control", params: &["include", "exclude"], hidden: false, help: "Gets and sets the logging configuration.\nWhen called without an argument, returns the list of categories with status that are currently being debug logged or not.", handler: logging_rpc },
+    ]
+}
+
+fn help(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
+    if let Some(name) = p.str(0)? {
+        return Ok(match ctx.command(name) {
+            Some(cmd) => json!(cmd.full_help().trim_end()),
+            None => json!(format!("help: unknown command: {name}")),
+        });
+    }
+    let mut categories: Vec<&str> = Vec::new();
+    for c in ctx.commands.iter().filter(|c| !c.hidden) {
+        if !categories.contains(&c.category) {
+            categories.push(c.category);
+        }
+    }
+    categories.sort_unstable();
+    let mut out = Vec::new();
+    for cat in categories {
+        let mut lines: Vec<String> = ctx
+            .commands
+            .iter()
+            .filter(|c| !c.hidden && c.category == cat)
+            .map(Command::usage)
+            .collect();
+        lines.sort();
+        out.push(format!("== {cat} ==\n{}", lines.join("\n")));
+    }
+    Ok(json!(out.join("\n\n")))
+}
+
+fn stop(ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> {
+    ctx.node.request_shutdown();
+    Ok(json!("hashvive stopping"))
+}
+
+fn uptime(ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> {
+    Ok(json!(ctx.node.uptime()))
+}
+
+fn getrpcinfo(ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> {
+    let active: Vec<Value> = ctx
+        .active_calls()
+        .into_iter()
+        .map(|(m, us)| json!({"method": m, "duration": us}))
+        .collect();
+    Ok(json!({"active_commands": active, "logpath": ctx.log_path.display().to_string()}))
+}
+
+fn category_list(v: Option<&Value>) -> Result<Vec<String>, RpcError> {
+    match v {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|c| {
+                c.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| RpcError::type_error(c, "string"))
+            })
+            .collect(),
+        Some(other) => Err(RpcError::type_error(other, "array")),
+    }
+}
+
+fn logging_rpc(_ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
+    for (list, enable) in [
+        (category_list(p.get(0))?, true),
+        (category_list(p.get(1))?, false),
+    ] {
+        for cat in list {
+            if !logging::set_category(&cat, enable) {
+                return Err(RpcError::invalid_parameter(format!(
+                    "unknown logging category {cat}"
+                )));
+            }
+        }
+    }
+    let mut out = Map::new();
+    for cat in logging::CATEGORIES {
+        out.insert((*cat).to_string(), json!(logging::enabled(cat)));
+    }
+    Ok(Value::Object(out))
+}

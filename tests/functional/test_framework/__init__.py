@@ -1,0 +1,1 @@
+"""hashvive functional test framework (Python standard library only)."""
