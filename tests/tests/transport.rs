@@ -164,8 +164,8 @@ fn kill_9_mid_call_gives_disconnected_quickly() {
             matches!(result, Err(Error::Disconnected(_))),
             "expected Disconnected, got {result:?}"
         );
-        // Generous bound: the mechanism is the socket HUP, not a timeout.
-        assert!(detected < Duration::from_secs(2), "took {detected:?}");
+        // The mechanism is the socket HUP seen by the background reader, not a timeout.
+        assert!(detected < Duration::from_millis(100), "took {detected:?}");
         assert!(conn.is_closed());
         assert!(matches!(conn.call::<Pid>(&()), Err(Error::Disconnected(_))));
         child.wait().unwrap();
@@ -292,4 +292,49 @@ fn one_way_messages_arrive_in_order_before_a_later_call() {
         drop(conn);
         assert!(child.wait().unwrap().success());
     }
+}
+
+#[test]
+fn a_peer_of_another_user_is_refused() {
+    let dir = std::env::temp_dir().join(format!("hashvive-uid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.sock");
+    let listener = Listener::bind(&IpcAddress { path: path.clone() }).unwrap();
+    if shm_ipc::sys::uid() != 0 {
+        // Only root can start a peer under another uid; still check our own is let in.
+        let child = std::process::Command::new(hashvive_tests::peer_binary())
+            .arg(format!("-ipcconnect=unix:{}", path.display()))
+            .spawn()
+            .unwrap();
+        assert!(listener.accept().is_ok());
+        drop(child);
+        std::fs::remove_dir_all(&dir).unwrap();
+        return;
+    }
+    // Let the other user reach the socket at all; SO_PEERCRED must still refuse it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new(hashvive_tests::peer_binary())
+        .arg(format!("-ipcconnect=unix:{}", path.display()))
+        .uid(65534)
+        .gid(65534)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let error = listener.accept().unwrap_err().to_string();
+    assert!(
+        error.contains("refusing IPC peer running as uid 65534"),
+        "{error}"
+    );
+    // The peer refuses us in turn: a node must run as the wallet's own user.
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing IPC peer running as uid 0"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
