@@ -685,23 +685,7 @@ impl Connection {
     pub fn notify<M: Method>(&self, params: &M::Params) -> Result<(), Error> {
         let inner = &*self.inner;
         let (logical, _) = inner.binding();
-        if let Some(log) = inner.log_enabled() {
-            log(&inner.log_line(format_args!(
-                "IPC client send {}.{}$Params {} (no response)",
-                M::INTERFACE_NAME,
-                M::NAME,
-                Truncated(params)
-            )));
-        }
-        let header = FrameHeader {
-            call_id: NO_RESPONSE,
-            thread: logical,
-            interface: M::INTERFACE,
-            method: M::ID,
-            kind: Kind::Request as u8,
-            flags: 0,
-            reserved: 0,
-        };
+        let header = inner.outgoing::<M>(NO_RESPONSE, logical, params, " (no response)");
         inner.send(header, 0, &mut None, |sink| frame::serialize(params, sink))
     }
 
@@ -724,28 +708,7 @@ impl Connection {
         }
         let (logical, slot) = inner.binding();
         let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
-        let kind = if (logical & SIDE_BIT != 0) == (inner.side == Side::Connector) {
-            Kind::Request
-        } else {
-            Kind::Callback
-        };
-        if let Some(log) = inner.log_enabled() {
-            log(&inner.log_line(format_args!(
-                "IPC client send {}.{}$Params {}",
-                M::INTERFACE_NAME,
-                M::NAME,
-                Truncated(params)
-            )));
-        }
-        let header = FrameHeader {
-            call_id,
-            thread: logical,
-            interface: M::INTERFACE,
-            method: M::ID,
-            kind: kind as u8,
-            flags: 0,
-            reserved: 0,
-        };
+        let header = inner.outgoing::<M>(call_id, logical, params, "");
         // Take the reader role before sending so a fast response finds us spinning and
         // the peer needs no eventfd write.
         let mut reader = inner.try_reader();
@@ -897,6 +860,40 @@ impl Inner {
             name,
             message
         )
+    }
+
+    /// The header of an outgoing call of `M` on chain `logical`, logged with `-debug=ipc`.
+    /// A call on a chain the peer started is a callback into its waiting thread.
+    fn outgoing<M: Method>(
+        &self,
+        call_id: u64,
+        logical: u64,
+        params: &M::Params,
+        note: &str,
+    ) -> FrameHeader {
+        if let Some(log) = self.log_enabled() {
+            log(&self.log_line(format_args!(
+                "IPC client send {}.{}$Params {}{note}",
+                M::INTERFACE_NAME,
+                M::NAME,
+                Truncated(params)
+            )));
+        }
+        let ours = (logical & SIDE_BIT != 0) == (self.side == Side::Connector);
+        let kind = if ours || call_id == NO_RESPONSE {
+            Kind::Request
+        } else {
+            Kind::Callback
+        };
+        FrameHeader {
+            call_id,
+            thread: logical,
+            interface: M::INTERFACE,
+            method: M::ID,
+            kind: kind as u8,
+            flags: 0,
+            reserved: 0,
+        }
     }
 
     fn log_warning(&self, message: &str) {
