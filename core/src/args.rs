@@ -27,6 +27,18 @@ pub struct ArgSpec {
     pub help: &'static str,
 }
 
+/// Builds a `&[ArgSpec]` table from `"name" Kind "help"` rows.
+macro_rules! specs {
+    ($($name:literal $kind:ident $help:literal),* $(,)?) => {
+        &[$($crate::args::ArgSpec {
+            name: $name,
+            kind: $crate::args::ArgKind::$kind,
+            help: $help,
+        }),*]
+    };
+}
+pub(crate) use specs;
+
 /// A settings error, printed as `Error: ...` before the process exits with code 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgsError(pub String);

@@ -6,15 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use crate::args::{default_datadir, ArgKind, ArgSpec, ArgsManager};
+use crate::args::{default_datadir, specs, ArgSpec, ArgsManager};
 use crate::chainparams::ChainParams;
 use crate::rpc::client::{ClientError, RpcClient};
-
-macro_rules! specs {
-    ($($name:literal $kind:ident $help:literal),* $(,)?) => {
-        &[$(ArgSpec { name: $name, kind: ArgKind::$kind, help: $help }),*]
-    };
-}
 
 /// Options of `hashvive-cli`.
 pub const CLI_ARGS: &[ArgSpec] = specs![

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::args::{default_datadir, ArgKind, ArgSpec, ArgsError, ArgsManager};
+use crate::args::{default_datadir, specs, ArgKind, ArgSpec, ArgsError, ArgsManager};
 use crate::chainparams::ChainParams;
 use crate::log_info;
 use crate::logging::{self, LogConfig};
@@ -14,12 +14,6 @@ use crate::node::Node;
 use crate::rpc::auth::{Authenticator, CookieFile, COOKIE_USER};
 use crate::rpc::server::{RpcServer, ServerConfig, Subnet};
 use crate::rpc::RpcContext;
-
-macro_rules! specs {
-    ($($name:literal $kind:ident $help:literal),* $(,)?) => {
-        &[$(ArgSpec { name: $name, kind: ArgKind::$kind, help: $help }),*]
-    };
-}
 
 /// Options of `hashvived`.
 pub const DAEMON_ARGS: &[ArgSpec] = specs![

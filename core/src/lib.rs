@@ -8,6 +8,7 @@ pub mod chainparams;
 pub mod chainstate;
 pub mod cli;
 pub mod descriptor;
+pub mod fees;
 pub mod init;
 pub mod logging;
 pub mod mempool;

@@ -10,6 +10,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::chainparams::ChainParams;
 use crate::chainstate::{ChainError, ChainEvent, ChainState};
+use crate::fees::FeeEstimator;
 use crate::mempool::{Accepted, Mempool, Reject};
 use crate::mining::{assemble_block, solve};
 use crate::time;
@@ -34,6 +35,8 @@ pub struct Node {
     /// Lock order: `chain` before `mempool`.
     chain: Mutex<ChainState>,
     mempool: Mutex<Mempool>,
+    /// Locked after `mempool` when both are held.
+    fees: Mutex<FeeEstimator>,
     tip: Mutex<TipInfo>,
     tip_changed: Condvar,
     shutdown: AtomicBool,
@@ -60,6 +63,7 @@ impl Node {
             data_dir: data_dir.to_path_buf(),
             chain: Mutex::new(chain),
             mempool: Mutex::new(Mempool::new(min_relay_fee)),
+            fees: Mutex::new(FeeEstimator::new()),
             tip: Mutex::new(tip),
             tip_changed: Condvar::new(),
             shutdown: AtomicBool::new(false),
@@ -126,7 +130,17 @@ impl Node {
         let mut resurrect: Vec<bitcoin::Transaction> = Vec::new();
         for event in events {
             match event {
-                ChainEvent::Connected(block) => pool.remove_for_block(&block.txdata),
+                ChainEvent::Connected(block) => {
+                    pool.remove_for_block(&block.txdata);
+                    // Regtest blocks always carry BIP34 heights; one without is no sample.
+                    if let Ok(height) = block.bip34_block_height() {
+                        let txids: Vec<_> =
+                            block.txdata.iter().map(|tx| tx.compute_txid()).collect();
+                        self.fees
+                            .lock()
+                            .process_block(height as u32, &txids, |t| pool.get(t).is_some());
+                    }
+                }
                 // Blocks are disconnected tip first; keep older blocks' transactions first.
                 ChainEvent::Disconnected(block) => {
                     resurrect.splice(0..0, block.txdata.into_iter().skip(1));
@@ -150,11 +164,24 @@ impl Node {
         max_fee_rate: Option<u64>,
     ) -> Result<Accepted, Reject> {
         let chain = self.chain.lock();
-        let result = self
-            .mempool
-            .lock()
-            .accept(&chain, tx, test_only, max_fee_rate);
+        let mut pool = self.mempool.lock();
+        let result = pool.accept(&chain, tx, test_only, max_fee_rate);
+        if let Ok(a) = &result {
+            if !test_only && pool.parents(tx).is_empty() {
+                let feerate = a.fee as f64 * 1000.0 / a.vsize as f64;
+                self.fees.lock().track(a.txid, feerate, chain.height());
+            }
+        }
         result
+    }
+
+    /// `estimatesmartfee`: the feerate (sat/kvB, at least `-minrelaytxfee`) to confirm
+    /// within `target` blocks, and the target the answer is for.
+    pub fn estimate_smart_fee(&self, target: usize, conservative: bool) -> (Option<u64>, usize) {
+        let floor = self.mempool.lock().min_relay_fee;
+        self.fees
+            .lock()
+            .estimate_smart_fee(target, conservative, floor)
     }
 
     /// Path of `mempool.dat`.

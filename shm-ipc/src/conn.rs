@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -431,6 +431,10 @@ struct Inner {
     closed: AtomicBool,
     /// The background reader wants the role (see `vacate`).
     background_pending: AtomicBool,
+    /// Current spin budget in ns, adapted between `MIN_SPIN_NS` and `-ipcspin`.
+    spin_ns: AtomicU64,
+    /// Length of `Routes::followers`, readable without the routes lock.
+    followers: AtomicUsize,
     /// Reusable buffers for frames copied out of the ring or read from the socket.
     buffers: Mutex<Vec<AlignedVec<16>>>,
     /// A leader is blocked on the data eventfd; `parks` counts such blocks.
@@ -465,8 +469,8 @@ impl Drop for CloseOnDrop {
 const POOLED_BUFFERS: usize = 64;
 const POOLED_BUFFER_MAX: usize = 64 << 10;
 
-/// How long a leader spins without yielding: a round trip on an idle machine fits.
-const YIELD_AFTER: Duration = Duration::from_micros(2);
+/// Shortest adaptive spin: a round trip on an idle machine still fits.
+const MIN_SPIN_NS: u64 = 2_000;
 
 /// Call id of a message that expects no response.
 const NO_RESPONSE: u64 = 0;
@@ -575,6 +579,7 @@ impl Connection {
                 None,
             ),
         };
+        let opts_spin_ns = opts.spin.as_nanos() as u64;
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
@@ -600,6 +605,8 @@ impl Connection {
             closed: AtomicBool::new(false),
             background_pending: AtomicBool::new(false),
             buffers: Mutex::new(Vec::new()),
+            followers: AtomicUsize::new(0),
+            spin_ns: AtomicU64::new(opts_spin_ns),
             parked: AtomicBool::new(false),
             parks: AtomicU64::new(0),
             close_reason: Mutex::new(None),
@@ -663,6 +670,12 @@ impl Connection {
         self.inner.close("connection closed locally", true);
     }
 
+    /// The current adaptive spin budget, for tests.
+    #[doc(hidden)]
+    pub fn spin_budget_for_tests(&self) -> Duration {
+        self.inner.spin_budget()
+    }
+
     /// Overwrites both shared rings with garbage, as a hostile peer would. Only for
     /// tests of the other side's robustness.
     #[doc(hidden)]
@@ -717,7 +730,7 @@ impl Connection {
             frame::serialize(params, sink)
         })?;
         loop {
-            let frame = inner.wait_frame(&slot, logical, reader.take())?;
+            let frame = inner.wait_frame(&slot, logical, reader.take(), Wait::Response)?;
             match frame.kind {
                 Kind::Response | Kind::Error if frame.header.call_id == call_id => {
                     inner.trace_frame(DIR_RECV, &frame, sys::monotonic_ns() - sent_ns);
@@ -835,6 +848,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 type ReaderGuard<'a> = MutexGuard<'a, Rx>;
+
+/// What a waiting thread expects. Only waits for a response say how fast the peer
+/// answers, so only they adapt the spin budget; a server's wait for its next request
+/// lasts as long as the caller's idle time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Response,
+    Request,
+}
 
 impl Inner {
     fn disconnected(&self) -> Error {
@@ -975,6 +997,7 @@ impl Inner {
         slot: &Arc<Slot>,
         logical: u64,
         mut reader: Option<ReaderGuard<'a>>,
+        wait: Wait,
     ) -> Result<Incoming, Error> {
         loop {
             if let Some(frame) = slot.pop() {
@@ -994,7 +1017,7 @@ impl Inner {
             }
             match reader.as_mut() {
                 Some(guard) => {
-                    if let Some(frame) = self.lead(guard, slot, logical) {
+                    if let Some(frame) = self.lead(guard, slot, logical, wait) {
                         self.vacate(reader.take().expect("held"));
                         return Ok(frame);
                     }
@@ -1006,20 +1029,33 @@ impl Inner {
 
     /// Reads as the leader until a frame for `logical` arrives (returned), our slot gets
     /// something, or the connection closes (None in both cases).
-    fn lead(&self, guard: &mut ReaderGuard<'_>, slot: &Slot, logical: u64) -> Option<Incoming> {
+    fn lead(
+        &self,
+        guard: &mut ReaderGuard<'_>,
+        slot: &Slot,
+        logical: u64,
+        wait: Wait,
+    ) -> Option<Incoming> {
+        // Set when the ring first came up empty, cleared by a frame or a park.
         let mut spin_until: Option<Instant> = None;
+        // The ring came up empty and we have not parked since: a frame now was caught
+        // by spinning.
+        let mut spinning = false;
         let mut spins = 0u32;
         loop {
             match self.read_frame(guard) {
                 Ok(Some(frame)) => {
                     spin_until = None;
+                    if std::mem::take(&mut spinning) && wait == Wait::Response {
+                        self.spin_caught();
+                    }
                     if frame.header.thread == logical {
                         return Some(frame);
                     }
                     self.dispatch(frame);
                     continue;
                 }
-                Ok(None) => {}
+                Ok(None) => spinning = true,
                 Err(error) => {
                     self.close(&error, true);
                     return None;
@@ -1030,31 +1066,62 @@ impl Inner {
             {
                 return None;
             }
-            spins += 1;
-            if !spins.is_multiple_of(64) {
-                std::hint::spin_loop();
+            // Spin on one atomic load; `read_frame` (which takes the releaser lock)
+            // runs again only once something was published, or every 64 turns.
+            if let Inbound::Ring(consumer) = &guard.inbound {
+                for _ in 0..64 {
+                    if consumer.has_data() {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(4) {
                 continue;
             }
             let now = Instant::now();
-            // Spinning on a socket means a read syscall per turn: park at once instead.
-            let spin = if self.shm.is_some() {
-                self.opts.spin
-            } else {
-                Duration::ZERO
-            };
-            let deadline = *spin_until.get_or_insert(now + spin);
+            let deadline = *spin_until.get_or_insert_with(|| now + self.spin_budget());
             if now < deadline {
-                // Past the first couple of microseconds, offer the CPU between checks:
-                // when the peer shares our CPU (a loaded machine) it gets to run and
-                // answer, instead of each side burning its whole spin in turn.
-                if deadline - now < spin.saturating_sub(YIELD_AFTER) {
-                    thread::yield_now();
-                }
                 continue;
+            }
+            if wait == Wait::Response {
+                self.spin_missed();
             }
             self.park_reader(guard);
             spin_until = None;
+            spinning = false;
         }
+    }
+
+    /// How long to spin before parking. Spinning on a socket would be a syscall per
+    /// turn, so socket readers park at once; ring readers use the adaptive budget.
+    fn spin_budget(&self) -> Duration {
+        if self.shm.is_none() {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed))
+    }
+
+    /// A spin saw its frame arrive: allow longer spins again, up to `-ipcspin`.
+    fn spin_caught(&self) {
+        let max = self.opts.spin.as_nanos() as u64;
+        let now = self.spin_ns.load(Ordering::Relaxed);
+        if now < max {
+            self.spin_ns.store(
+                (now * 2).clamp(MIN_SPIN_NS.min(max), max),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// A spin ran out and we park: spin less next time. When the peer is slow or shares
+    /// our CPU (a loaded machine), long spins only burn the CPU it needs; halving
+    /// converges on one wake-up per call instead of a wasted spin plus a wake-up.
+    fn spin_missed(&self) {
+        let now = self.spin_ns.load(Ordering::Relaxed);
+        self.spin_ns
+            .store((now / 2).max(MIN_SPIN_NS).min(now), Ordering::Relaxed);
     }
 
     /// Blocks the leader until data may be there, using the waiting-flag protocol.
@@ -1106,17 +1173,22 @@ impl Inner {
             let mut routes = self.routes.lock();
             if !routes.followers.iter().any(|f| Arc::ptr_eq(f, slot)) {
                 routes.followers.push(Arc::clone(slot));
+                self.followers.fetch_add(1, Ordering::SeqCst);
             }
         }
-        // The reader may have left between our try_lock and registering: try again
-        // before sleeping so the promotion cannot be missed.
+        // The reader may have left between our try_lock and registering: look again
+        // before sleeping so the promotion cannot be missed (pairs with `vacate`).
+        fence(Ordering::SeqCst);
         if slot.pending.load(Ordering::Acquire) == 0 && self.rx.is_locked() {
             thread::park_timeout(self.opts.park_timeout);
         }
-        self.routes
-            .lock()
-            .followers
-            .retain(|f| !Arc::ptr_eq(f, slot));
+        {
+            let mut routes = self.routes.lock();
+            let before = routes.followers.len();
+            routes.followers.retain(|f| !Arc::ptr_eq(f, slot));
+            let removed = before - routes.followers.len();
+            self.followers.fetch_sub(removed, Ordering::SeqCst);
+        }
         slot.pending.fetch_and(!PENDING_PROMOTE, Ordering::Relaxed);
     }
 
@@ -1141,18 +1213,22 @@ impl Inner {
                 Inbound::Socket(_) => false,
             };
             drop(guard);
-            if let Some(follower) = self.routes.lock().followers.first() {
-                follower
-                    .pending
-                    .fetch_or(PENDING_PROMOTE, Ordering::Release);
-                follower.thread.unpark();
-                return;
+            // Pairs with the fence in `follow`: either we see the follower, or it sees
+            // the role free and does not sleep.
+            fence(Ordering::SeqCst);
+            if self.followers.load(Ordering::SeqCst) > 0 {
+                if let Some(follower) = self.routes.lock().followers.first() {
+                    follower
+                        .pending
+                        .fetch_or(PENDING_PROMOTE, Ordering::Release);
+                    follower.thread.unpark();
+                    return;
+                }
             }
             if !ring {
                 // The socket is level-triggered: the background reader's poll sees it.
                 return;
             }
-            fence(Ordering::SeqCst);
             if !self.background_pending.swap(false, Ordering::SeqCst) {
                 return;
             }
@@ -1430,7 +1506,7 @@ impl Connection {
     fn serve_chain(&self, logical: u64, slot: &Arc<Slot>) {
         let inner = &*self.inner;
         let mut reader = None;
-        while let Ok(frame) = inner.wait_frame(slot, logical, reader.take()) {
+        while let Ok(frame) = inner.wait_frame(slot, logical, reader.take(), Wait::Request) {
             match frame.kind {
                 Kind::Request | Kind::Callback => {
                     inner.trace_frame(DIR_RECV, &frame, 0);

@@ -16,27 +16,153 @@ use crate::time;
 /// The blockchain commands.
 pub fn commands() -> Vec<Command> {
     vec![
-        Command { name: "dumptxoutset", category: "Blockchain", params: &["*path", "type"], hidden: false, help: "Write the serialized UTXO set to a file, in Bitcoin Core's snapshot format.\nOnly the current tip (\"latest\") can be dumped.", handler: dumptxoutset },
-        Command { name: "getdeploymentinfo", category: "Blockchain", params: &["blockhash"], hidden: false, help: "Returns an object containing various state info regarding deployments of consensus changes.", handler: getdeploymentinfo },
-        Command { name: "preciousblock", category: "Blockchain", params: &["*blockhash"], hidden: false, help: "Treats a block as if it were received before others with the same work.", handler: preciousblock },
-        Command { name: "verifychain", category: "Blockchain", params: &["checklevel", "nblocks"], hidden: false, help: "Verifies blockchain database.\nRe-reads the last nblocks blocks (default 6, 0 = all), checks them and their undo data.", handler: verifychain },
-        Command { name: "scantxoutset", category: "Blockchain", params: &["*action", "scanobjects"], hidden: false, help: "Scans the unspent transaction output set for entries that match certain output descriptors.\nSupported: addr, raw, pk, pkh, wpkh, multi, sortedmulti, sh, wsh, tr (key path), rawtr; hex keys only, no ranges.", handler: scantxoutset },
-        Command { name: "syncwithvalidationinterfacequeue", category: "Hidden", params: &[], hidden: true, help: "Waits for the validation interface queue to catch up on everything that was there when we entered this function.\nNotifications are delivered synchronously here, so this returns at once.", handler: syncwithvalidationinterfacequeue },
-        Command { name: "getblockchaininfo", category: "Blockchain", params: &[], hidden: false, help: "Returns an object containing various state info regarding blockchain processing.", handler: getblockchaininfo },
-        Command { name: "getblockcount", category: "Blockchain", params: &[], hidden: false, help: "Returns the height of the most-work fully-validated chain.\nThe genesis block has height 0.", handler: getblockcount },
-        Command { name: "getbestblockhash", category: "Blockchain", params: &[], hidden: false, help: "Returns the hash of the best (tip) block in the most-work fully-validated chain.", handler: getbestblockhash },
-        Command { name: "getblockhash", category: "Blockchain", params: &["*height"], hidden: false, help: "Returns hash of block in best-block-chain at height provided.", handler: getblockhash },
-        Command { name: "getblock", category: "Blockchain", params: &["*blockhash", "verbosity"], hidden: false, help: "If verbosity is 0, returns a string that is serialized, hex-encoded data for block 'hash'.\nIf verbosity is 1, returns an Object with information about block <hash>.\nIf verbosity is 2, returns an Object with information about block <hash> and information about each transaction.\nIf verbosity is 3, also includes prevout information for inputs.", handler: getblock },
-        Command { name: "getblockheader", category: "Blockchain", params: &["*blockhash", "verbose"], hidden: false, help: "If verbose is false, returns a string that is serialized, hex-encoded data for blockheader 'hash'.\nIf verbose is true, returns an Object with information about blockheader <hash>.", handler: getblockheader },
-        Command { name: "getchaintips", category: "Blockchain", params: &[], hidden: false, help: "Return information about all known tips in the block tree, including the main chain as well as orphaned branches.", handler: getchaintips },
-        Command { name: "getdifficulty", category: "Blockchain", params: &[], hidden: false, help: "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", handler: getdifficulty },
-        Command { name: "gettxout", category: "Blockchain", params: &["*txid", "*n", "include_mempool"], hidden: false, help: "Returns details about an unspent transaction output.", handler: gettxout },
-        Command { name: "gettxoutsetinfo", category: "Blockchain", params: &["hash_type", "hash_or_height", "use_index"], hidden: false, help: "Returns statistics about the unspent transaction output set.", handler: gettxoutsetinfo },
-        Command { name: "waitfornewblock", category: "Blockchain", params: &["timeout", "current_tip"], hidden: true, help: "Waits for any new block and returns useful info about it.\nReturns the current block on timeout or exit.", handler: waitfornewblock },
-        Command { name: "waitforblock", category: "Blockchain", params: &["*blockhash", "timeout"], hidden: true, help: "Waits for a specific new block and returns useful info about it.", handler: waitforblock },
-        Command { name: "waitforblockheight", category: "Blockchain", params: &["*height", "timeout"], hidden: true, help: "Waits for (at least) block height and returns the height and hash\nof the current tip.", handler: waitforblockheight },
-        Command { name: "invalidateblock", category: "Blockchain", params: &["*blockhash"], hidden: false, help: "Permanently marks a block as invalid, as if it violated a consensus rule.", handler: invalidateblock },
-        Command { name: "reconsiderblock", category: "Blockchain", params: &["*blockhash"], hidden: false, help: "Removes invalidity status of a block, its ancestors and its descendants, reconsider them for activation.\nThis can be used to undo the effects of invalidateblock.", handler: reconsiderblock },
+        Command {
+            name: "dumptxoutset",
+            category: "Blockchain",
+            params: &["*path", "type"],
+            hidden: false,
+            handler: dumptxoutset,
+        },
+        Command {
+            name: "getdeploymentinfo",
+            category: "Blockchain",
+            params: &["blockhash"],
+            hidden: false,
+            handler: getdeploymentinfo,
+        },
+        Command {
+            name: "preciousblock",
+            category: "Blockchain",
+            params: &["*blockhash"],
+            hidden: false,
+            handler: preciousblock,
+        },
+        Command {
+            name: "verifychain",
+            category: "Blockchain",
+            params: &["checklevel", "nblocks"],
+            hidden: false,
+            handler: verifychain,
+        },
+        Command {
+            name: "scantxoutset",
+            category: "Blockchain",
+            params: &["*action", "scanobjects"],
+            hidden: false,
+            handler: scantxoutset,
+        },
+        Command {
+            name: "syncwithvalidationinterfacequeue",
+            category: "Hidden",
+            params: &[],
+            hidden: true,
+            handler: syncwithvalidationinterfacequeue,
+        },
+        Command {
+            name: "getblockchaininfo",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: getblockchaininfo,
+        },
+        Command {
+            name: "getblockcount",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: getblockcount,
+        },
+        Command {
+            name: "getbestblockhash",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: getbestblockhash,
+        },
+        Command {
+            name: "getblockhash",
+            category: "Blockchain",
+            params: &["*height"],
+            hidden: false,
+            handler: getblockhash,
+        },
+        Command {
+            name: "getblock",
+            category: "Blockchain",
+            params: &["*blockhash", "verbosity"],
+            hidden: false,
+            handler: getblock,
+        },
+        Command {
+            name: "getblockheader",
+            category: "Blockchain",
+            params: &["*blockhash", "verbose"],
+            hidden: false,
+            handler: getblockheader,
+        },
+        Command {
+            name: "getchaintips",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: getchaintips,
+        },
+        Command {
+            name: "getdifficulty",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: getdifficulty,
+        },
+        Command {
+            name: "gettxout",
+            category: "Blockchain",
+            params: &["*txid", "*n", "include_mempool"],
+            hidden: false,
+            handler: gettxout,
+        },
+        Command {
+            name: "gettxoutsetinfo",
+            category: "Blockchain",
+            params: &["hash_type", "hash_or_height", "use_index"],
+            hidden: false,
+            handler: gettxoutsetinfo,
+        },
+        Command {
+            name: "waitfornewblock",
+            category: "Blockchain",
+            params: &["timeout", "current_tip"],
+            hidden: true,
+            handler: waitfornewblock,
+        },
+        Command {
+            name: "waitforblock",
+            category: "Blockchain",
+            params: &["*blockhash", "timeout"],
+            hidden: true,
+            handler: waitforblock,
+        },
+        Command {
+            name: "waitforblockheight",
+            category: "Blockchain",
+            params: &["*height", "timeout"],
+            hidden: true,
+            handler: waitforblockheight,
+        },
+        Command {
+            name: "invalidateblock",
+            category: "Blockchain",
+            params: &["*blockhash"],
+            hidden: false,
+            handler: invalidateblock,
+        },
+        Command {
+            name: "reconsiderblock",
+            category: "Blockchain",
+            params: &["*blockhash"],
+            hidden: false,
+            handler: reconsiderblock,
+        },
     ]
 }
 
@@ -457,27 +583,49 @@ fn scantxoutset(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
             "scanobjects argument is required for the start action",
         ));
     };
-    let network = ctx.node.params().network;
     let mut wanted: std::collections::HashMap<bitcoin::ScriptBuf, String> =
         std::collections::HashMap::new();
     for obj in objects {
-        let desc = match obj {
-            Value::String(s) => s.clone(),
-            Value::Object(o) => o
-                .get("desc")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| RpcError::invalid_parameter("Invalid scan object"))?,
+        // Core scans the first 1000 indices of a ranged descriptor unless told otherwise.
+        let (desc, mut range) = match obj {
+            Value::String(s) => (s.as_str(), (0, 999)),
+            Value::Object(o) => {
+                let desc = match o.get("desc") {
+                    None | Some(Value::Null) => {
+                        return Err(RpcError::invalid_parameter(
+                            "Descriptor needs to be provided in scan object",
+                        ))
+                    }
+                    Some(Value::String(s)) => s.as_str(),
+                    Some(v) => return Err(RpcError::type_error(v, "string")),
+                };
+                let range = match o.get("range") {
+                    None | Some(Value::Null) => (0, 999),
+                    Some(r) => super::util::parse_range(r)?,
+                };
+                (desc, range)
+            }
             _ => {
                 return Err(RpcError::invalid_parameter(
                     "Scan object needs to be either a string or an object",
                 ))
             }
         };
-        let script = crate::descriptor::parse_to_script(&desc, network)
-            .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-        let canonical = encode::infer_descriptor(&script, network);
-        wanted.insert(script, canonical);
+        let parsed = super::util::parse_descriptor(ctx, desc)?;
+        if !parsed.is_range() {
+            range = (0, 0);
+        }
+        for i in range.0..=range.1 {
+            let scripts = parsed.expand(i).map_err(|_| {
+                RpcError::new(
+                    code::INVALID_ADDRESS_OR_KEY,
+                    format!("Cannot derive script without private keys: '{desc}'"),
+                )
+            })?;
+            for e in scripts {
+                wanted.entry(e.script).or_insert(e.desc);
+            }
+        }
     }
     let chain = ctx.node.chain();
     let tip = chain.tip().clone();

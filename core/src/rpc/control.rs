@@ -10,18 +10,52 @@ use crate::logging;
 /// The control commands.
 pub fn commands() -> Vec<Command> {
     vec![
-        Command { name: "help", category: "Control", params: &["command"], hidden: false, help: "List all commands, or get help for a specified command.", handler: help },
-        Command { name: "stop", category: "Control", params: &["wait"], hidden: false, help: "Request a graceful shutdown of hashvive.", handler: stop },
-        Command { name: "uptime", category: "Control", params: &[], hidden: false, help: "Returns the total uptime of the server in seconds.", handler: uptime },
-        Command { name: "getrpcinfo", category: "Control", params: &[], hidden: false, help: "Returns details of the RPC server.", handler: getrpcinfo },
-        Command { name: "logging", category: "Control", params: &["include", "exclude"], hidden: false, help: "Gets and sets the logging configuration.\nWhen called without an argument, returns the list of categories with status that are currently being debug logged or not.", handler: logging_rpc },
+        Command {
+            name: "help",
+            category: "Control",
+            params: &["command"],
+            hidden: false,
+            handler: help,
+        },
+        Command {
+            name: "stop",
+            category: "Control",
+            params: &["wait"],
+            hidden: false,
+            handler: stop,
+        },
+        Command {
+            name: "uptime",
+            category: "Control",
+            params: &[],
+            hidden: false,
+            handler: uptime,
+        },
+        Command {
+            name: "getrpcinfo",
+            category: "Control",
+            params: &[],
+            hidden: false,
+            handler: getrpcinfo,
+        },
+        Command {
+            name: "logging",
+            category: "Control",
+            params: &["include", "exclude"],
+            hidden: false,
+            handler: logging_rpc,
+        },
     ]
 }
 
 fn help(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     if let Some(name) = p.str(0)? {
         return Ok(match ctx.command(name) {
-            Some(cmd) => json!(cmd.full_help().trim_end()),
+            // Core drops the final newline of the help text.
+            Some(cmd) => {
+                let text = cmd.full_help();
+                json!(text.strip_suffix('\n').unwrap_or(&text))
+            }
             None => json!(format!("help: unknown command: {name}")),
         });
     }

@@ -27,8 +27,6 @@ pub struct Command {
     pub params: &'static [&'static str],
     /// Hidden commands are callable but not listed by `help`.
     pub hidden: bool,
-    /// Help text after the usage line.
-    pub help: &'static str,
     /// The implementation.
     pub handler: Handler,
 }
@@ -67,9 +65,11 @@ impl Command {
         out
     }
 
-    /// The full help text, also the error message for a wrong argument count.
+    /// The full help text in Core's layout, also the error message for a wrong argument
+    /// count. Every built-in command has an entry (a unit test checks this).
     pub fn full_help(&self) -> String {
-        format!("{}\n\n{}\n", self.usage(), self.help.trim_end())
+        super::help::render(self.name, &self.usage())
+            .unwrap_or_else(|| format!("{}\n", self.usage()))
     }
 
     fn required_count(&self) -> usize {

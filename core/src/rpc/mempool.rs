@@ -14,12 +14,48 @@ use crate::policy;
 /// The mempool commands.
 pub fn commands() -> Vec<Command> {
     vec![
-        Command { name: "savemempool", category: "Blockchain", params: &[], hidden: false, help: "Dumps the mempool to disk.", handler: savemempool },
-        Command { name: "getmempoolinfo", category: "Blockchain", params: &[], hidden: false, help: "Returns details on the active state of the TX memory pool.", handler: getmempoolinfo },
-        Command { name: "getrawmempool", category: "Blockchain", params: &["verbose", "mempool_sequence"], hidden: false, help: "Returns all transaction ids in memory pool as a json array of string transaction ids.", handler: getrawmempool },
-        Command { name: "getmempoolentry", category: "Blockchain", params: &["*txid"], hidden: false, help: "Returns mempool data for given transaction", handler: getmempoolentry },
-        Command { name: "getmempoolancestors", category: "Blockchain", params: &["*txid", "verbose"], hidden: false, help: "If txid is in the mempool, returns all in-mempool ancestors.", handler: getmempoolancestors },
-        Command { name: "getmempooldescendants", category: "Blockchain", params: &["*txid", "verbose"], hidden: false, help: "If txid is in the mempool, returns all in-mempool descendants.", handler: getmempooldescendants },
+        Command {
+            name: "savemempool",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: savemempool,
+        },
+        Command {
+            name: "getmempoolinfo",
+            category: "Blockchain",
+            params: &[],
+            hidden: false,
+            handler: getmempoolinfo,
+        },
+        Command {
+            name: "getrawmempool",
+            category: "Blockchain",
+            params: &["verbose", "mempool_sequence"],
+            hidden: false,
+            handler: getrawmempool,
+        },
+        Command {
+            name: "getmempoolentry",
+            category: "Blockchain",
+            params: &["*txid"],
+            hidden: false,
+            handler: getmempoolentry,
+        },
+        Command {
+            name: "getmempoolancestors",
+            category: "Blockchain",
+            params: &["*txid", "verbose"],
+            hidden: false,
+            handler: getmempoolancestors,
+        },
+        Command {
+            name: "getmempooldescendants",
+            category: "Blockchain",
+            params: &["*txid", "verbose"],
+            hidden: false,
+            handler: getmempooldescendants,
+        },
     ]
 }
 

@@ -13,7 +13,6 @@ use super::encode::{core_double, difficulty};
 use super::error::{code, RpcError};
 use super::params::{parse_hash, parse_hex, Params};
 use crate::chainstate::ChainError;
-use crate::descriptor;
 use crate::mining::{assemble_block, solve};
 use crate::time;
 
@@ -23,13 +22,55 @@ const DEFAULT_MAX_TRIES: i64 = 1_000_000;
 /// The mining commands.
 pub fn commands() -> Vec<Command> {
     vec![
-        Command { name: "submitheader", category: "Mining", params: &["*hexdata"], hidden: false, help: "Decode the given hexdata as a header and submit it as a candidate chain tip if valid.\nThrows when the header is invalid.", handler: submitheader },
-        Command { name: "getblocktemplate", category: "Mining", params: &["template_request"], hidden: false, help: "Returns data needed to construct a block to work on (BIP 22/23/9/145).\nCall with {\"rules\": [\"segwit\"]}; {\"mode\": \"proposal\", \"data\": hex} checks a block.", handler: getblocktemplate },
-        Command { name: "generatetoaddress", category: "Generating", params: &["*nblocks", "*address", "maxtries"], hidden: false, help: "Mine blocks immediately to a specified address (before the RPC call returns)", handler: generatetoaddress },
-        Command { name: "generatetodescriptor", category: "Generating", params: &["*num_blocks", "*descriptor", "maxtries"], hidden: false, help: "Mine to a specified descriptor and return the block hashes.", handler: generatetodescriptor },
-        Command { name: "generateblock", category: "Generating", params: &["*output", "*transactions", "submit"], hidden: false, help: "Mine a set of ordered transactions to a specified address or descriptor and return the block hash.\nTransactions are given as raw hex; mempool txids are not supported yet.", handler: generateblock },
-        Command { name: "submitblock", category: "Mining", params: &["*hexdata", "dummy"], hidden: false, help: "Attempts to submit new block to network.", handler: submitblock },
-        Command { name: "getmininginfo", category: "Mining", params: &[], hidden: false, help: "Returns a json object containing mining-related information.", handler: getmininginfo },
+        Command {
+            name: "submitheader",
+            category: "Mining",
+            params: &["*hexdata"],
+            hidden: false,
+            handler: submitheader,
+        },
+        Command {
+            name: "getblocktemplate",
+            category: "Mining",
+            params: &["template_request"],
+            hidden: false,
+            handler: getblocktemplate,
+        },
+        Command {
+            name: "generatetoaddress",
+            category: "Generating",
+            params: &["*nblocks", "*address", "maxtries"],
+            hidden: false,
+            handler: generatetoaddress,
+        },
+        Command {
+            name: "generatetodescriptor",
+            category: "Generating",
+            params: &["*num_blocks", "*descriptor", "maxtries"],
+            hidden: false,
+            handler: generatetodescriptor,
+        },
+        Command {
+            name: "generateblock",
+            category: "Generating",
+            params: &["*output", "*transactions", "submit"],
+            hidden: false,
+            handler: generateblock,
+        },
+        Command {
+            name: "submitblock",
+            category: "Mining",
+            params: &["*hexdata", "dummy"],
+            hidden: false,
+            handler: submitblock,
+        },
+        Command {
+            name: "getmininginfo",
+            category: "Mining",
+            params: &[],
+            hidden: false,
+            handler: getmininginfo,
+        },
     ]
 }
 
@@ -62,8 +103,15 @@ fn generatetoaddress(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError
     generate(ctx, p, script)
 }
 
+/// Core's `getScriptFromDescriptor`: one script from a non-ranged descriptor.
 fn descriptor_script(ctx: &RpcContext, s: &str) -> Result<ScriptBuf, RpcError> {
-    descriptor::parse_to_script(s, ctx.node.params().network)
+    let desc = super::util::parse_descriptor(ctx, s)?;
+    if desc.is_range() {
+        return Err(RpcError::invalid_parameter(
+            "Ranged descriptor not accepted. Maybe pass through deriveaddresses first?",
+        ));
+    }
+    desc.coinbase_script()
         .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))
 }
 

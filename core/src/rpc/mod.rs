@@ -8,6 +8,7 @@ pub mod control;
 pub mod dispatch;
 pub mod encode;
 pub mod error;
+pub mod help;
 pub mod mempool;
 pub mod mining;
 pub mod params;

@@ -25,17 +25,46 @@ const DEFAULT_MAX_FEE_RATE: u64 = 10_000_000;
 /// The raw transaction commands.
 pub fn commands() -> Vec<Command> {
     vec![
-        Command { name: "getindexinfo", category: "Util", params: &["index_name"], hidden: false, help: "Returns the status of one or all available indices currently running in the node.", handler: getindexinfo },
-        Command { name: "createrawtransaction", category: "Rawtransactions", params: &["*inputs", "*outputs", "locktime", "replaceable"], hidden: false, help: "Create a transaction spending the given inputs and creating new outputs.\nReturns hex-encoded raw transaction.", handler: createrawtransaction },
-        Command { name: "getrawtransaction", category: "Rawtransactions", params: &["*txid", "verbosity", "blockhash"], hidden: false, help: "Return the raw transaction data from the mempool, or from the block given by blockhash.\n-txindex is not supported yet.", handler: getrawtransaction },
-        Command { name: "sendrawtransaction", category: "Rawtransactions", params: &["*hexstring", "maxfeerate", "maxburnamount"], hidden: false, help: "Submit a raw transaction (serialized, hex-encoded) to the local node's mempool.", handler: sendrawtransaction },
-        Command { name: "testmempoolaccept", category: "Rawtransactions", params: &["*rawtxs", "maxfeerate"], hidden: false, help: "Returns result of mempool acceptance tests indicating if raw transaction(s) would be accepted by mempool.\nTransactions are evaluated in order, each seeing the ones before it.", handler: testmempoolaccept },
+        Command {
+            name: "getindexinfo",
+            category: "Util",
+            params: &["index_name"],
+            hidden: false,
+            handler: getindexinfo,
+        },
+        Command {
+            name: "createrawtransaction",
+            category: "Rawtransactions",
+            params: &["*inputs", "*outputs", "locktime", "replaceable"],
+            hidden: false,
+            handler: createrawtransaction,
+        },
+        Command {
+            name: "getrawtransaction",
+            category: "Rawtransactions",
+            params: &["*txid", "verbosity", "blockhash"],
+            hidden: false,
+            handler: getrawtransaction,
+        },
+        Command {
+            name: "sendrawtransaction",
+            category: "Rawtransactions",
+            params: &["*hexstring", "maxfeerate", "maxburnamount"],
+            hidden: false,
+            handler: sendrawtransaction,
+        },
+        Command {
+            name: "testmempoolaccept",
+            category: "Rawtransactions",
+            params: &["*rawtxs", "maxfeerate"],
+            hidden: false,
+            handler: testmempoolaccept,
+        },
         Command {
             name: "decoderawtransaction",
             category: "Rawtransactions",
             params: &["*hexstring", "iswitness"],
             hidden: false,
-            help: "Return a JSON object representing the serialized, hex-encoded transaction.",
             handler: decoderawtransaction,
         },
         Command {
@@ -43,7 +72,6 @@ pub fn commands() -> Vec<Command> {
             category: "Rawtransactions",
             params: &["*hexstring"],
             hidden: false,
-            help: "Decode a hex-encoded script.",
             handler: decodescript,
         },
     ]

@@ -31,16 +31,14 @@ pub fn commands() -> Vec<Command> {
             category: "Rawtransactions",
             params: &["*txs"],
             hidden: false,
-            help: "Combine multiple partially signed transactions into one transaction.\nThe combined transaction may be another partially signed transaction or a fully signed transaction.",
             handler: combinerawtransaction,
         },
         Command {
-        name: "signrawtransactionwithkey",
-        category: "Rawtransactions",
-        params: &["*hexstring", "*privkeys", "prevtxs", "sighashtype"],
-        hidden: false,
-        help: "Sign inputs for raw transaction (serialized, hex-encoded).\nThe second argument is an array of base58-encoded private keys that will be the only keys used to sign the transaction.",
-        handler: signrawtransactionwithkey,
+            name: "signrawtransactionwithkey",
+            category: "Rawtransactions",
+            params: &["*hexstring", "*privkeys", "prevtxs", "sighashtype"],
+            hidden: false,
+            handler: signrawtransactionwithkey,
         },
     ]
 }

@@ -17,14 +17,62 @@ const ECHO_PARAMS: &[&str] = &[
 /// The utility commands.
 pub fn commands() -> Vec<Command> {
     vec![
-        Command { name: "getdescriptorinfo", category: "Util", params: &["*descriptor"], hidden: false, help: "Analyses a descriptor.\nSupported: addr, raw, pk, pkh, wpkh, multi, sortedmulti, sh, wsh, tr (key path), rawtr; hex keys only, no ranges.", handler: getdescriptorinfo },
-        Command { name: "deriveaddresses", category: "Util", params: &["*descriptor", "range"], hidden: false, help: "Derives one or more addresses corresponding to an output descriptor.\nRanged descriptors are not supported yet.", handler: deriveaddresses },
-        Command { name: "createmultisig", category: "Util", params: &["*nrequired", "*keys", "address_type"], hidden: false, help: "Creates a multi-signature address with n signature of m keys required.", handler: createmultisig },
-        Command { name: "estimatesmartfee", category: "Util", params: &["*conf_target", "estimate_mode"], hidden: false, help: "Estimates the approximate fee per kilobyte needed for a transaction to begin confirmation within conf_target blocks.\nNo fee estimator runs yet, so this always reports insufficient data.", handler: estimatesmartfee },
-        Command { name: "validateaddress", category: "Util", params: &["*address"], hidden: false, help: "Return information about the given bitcoin address.", handler: validateaddress },
-        Command { name: "setmocktime", category: "Hidden", params: &["*timestamp"], hidden: true, help: "Set the local time to given timestamp (-regtest only)\n0 returns to the system clock.", handler: setmocktime },
-        Command { name: "echo", category: "Hidden", params: ECHO_PARAMS, hidden: true, help: "Simply echo back the input arguments. This command is for testing.", handler: echo },
-        Command { name: "echojson", category: "Hidden", params: ECHO_PARAMS, hidden: true, help: "Simply echo back the input arguments. This command is for testing.\nThe difference from echo is that bitcoin-cli parses every argument as JSON.", handler: echo },
+        Command {
+            name: "getdescriptorinfo",
+            category: "Util",
+            params: &["*descriptor"],
+            hidden: false,
+            handler: getdescriptorinfo,
+        },
+        Command {
+            name: "deriveaddresses",
+            category: "Util",
+            params: &["*descriptor", "range"],
+            hidden: false,
+            handler: deriveaddresses,
+        },
+        Command {
+            name: "createmultisig",
+            category: "Util",
+            params: &["*nrequired", "*keys", "address_type"],
+            hidden: false,
+            handler: createmultisig,
+        },
+        Command {
+            name: "estimatesmartfee",
+            category: "Util",
+            params: &["*conf_target", "estimate_mode"],
+            hidden: false,
+            handler: estimatesmartfee,
+        },
+        Command {
+            name: "validateaddress",
+            category: "Util",
+            params: &["*address"],
+            hidden: false,
+            handler: validateaddress,
+        },
+        Command {
+            name: "setmocktime",
+            category: "Hidden",
+            params: &["*timestamp"],
+            hidden: true,
+            handler: setmocktime,
+        },
+        Command {
+            name: "echo",
+            category: "Hidden",
+            params: ECHO_PARAMS,
+            hidden: true,
+            handler: echo,
+        },
+        Command {
+            name: "echojson",
+            category: "Hidden",
+            params: ECHO_PARAMS,
+            hidden: true,
+            handler: echo,
+        },
     ]
 }
 
@@ -97,51 +145,113 @@ fn echo(_ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     Ok(Value::Array(p.0.to_vec()))
 }
 
-fn descriptor_body(s: &str) -> &str {
-    s.split('#').next().unwrap_or(s)
+/// Parses a descriptor for an RPC, with Core's -5 for every parse error.
+pub fn parse_descriptor(
+    ctx: &RpcContext,
+    s: &str,
+) -> Result<crate::descriptor::Descriptor, RpcError> {
+    crate::descriptor::Descriptor::parse(s, ctx.node.params().network)
+        .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))
+}
+
+/// Core's `ParseDescriptorRange`: a number `end` means `[0,end]`.
+pub fn parse_range(v: &Value) -> Result<(u32, u32), RpcError> {
+    let int = |v: &Value| {
+        v.as_i64().ok_or_else(|| {
+            RpcError::new(
+                code::TYPE_ERROR,
+                format!("JSON integer out of range or not an integer: {v}"),
+            )
+        })
+    };
+    let (low, high) = match v {
+        Value::Number(_) => (0, int(v)?),
+        Value::Array(a) if a.len() == 2 && a.iter().all(Value::is_number) => {
+            let (low, high) = (int(&a[0])?, int(&a[1])?);
+            if low > high {
+                return Err(RpcError::invalid_parameter(
+                    "Range specified as [begin,end] must not have begin after end",
+                ));
+            }
+            (low, high)
+        }
+        _ => {
+            return Err(RpcError::invalid_parameter(
+                "Range must be specified as end or as [begin,end]",
+            ))
+        }
+    };
+    if low < 0 {
+        return Err(RpcError::invalid_parameter(
+            "Range should be greater or equal than 0",
+        ));
+    }
+    if (high >> 31) != 0 {
+        return Err(RpcError::invalid_parameter("End of range is too high"));
+    }
+    if high >= low + 1_000_000 {
+        return Err(RpcError::invalid_parameter("Range is too large"));
+    }
+    Ok((low as u32, high as u32))
 }
 
 fn getdescriptorinfo(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
-    let desc = p.req_str(0)?;
-    crate::descriptor::parse_to_script(desc, ctx.node.params().network)
-        .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-    let body = descriptor_body(desc);
-    let checksum = crate::descriptor::checksum(body).unwrap_or_default();
-    let solvable = !["addr(", "raw(", "rawtr("]
-        .iter()
-        .any(|f| body.starts_with(f));
+    let desc = parse_descriptor(ctx, p.req_str(0)?)?;
     Ok(json!({
-        "descriptor": format!("{body}#{checksum}"),
-        "checksum": checksum,
-        "isrange": false,
-        "issolvable": solvable,
-        "hasprivatekeys": false,
+        "descriptor": desc.to_string_with_checksum(),
+        "checksum": desc.input_checksum(),
+        "isrange": desc.is_range(),
+        "issolvable": desc.is_solvable(),
+        "hasprivatekeys": desc.has_private_keys(),
     }))
 }
 
 fn deriveaddresses(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
-    let desc = p.req_str(0)?;
-    if !desc.contains('#') {
+    let s = p.req_str(0)?;
+    // Core's deriveaddresses, unlike the other descriptor RPCs, insists on a checksum.
+    if !s.contains('#') {
         return Err(RpcError::new(
             code::INVALID_ADDRESS_OR_KEY,
             "Missing checksum",
         ));
     }
+    let desc = parse_descriptor(ctx, s)?;
+    let (low, high) = match (desc.is_range(), p.get(1)) {
+        (false, Some(_)) => {
+            return Err(RpcError::invalid_parameter(
+                "Range should not be specified for an un-ranged descriptor",
+            ))
+        }
+        (true, None) => {
+            return Err(RpcError::invalid_parameter(
+                "Range must be specified for a ranged descriptor",
+            ))
+        }
+        (true, Some(r)) => parse_range(r)?,
+        (false, None) => (0, 0),
+    };
     let network = ctx.node.params().network;
-    let script = crate::descriptor::parse_to_script(desc, network)
-        .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
-    if p.get(1).is_some() {
-        return Err(RpcError::invalid_parameter(
-            "Range should not be specified for an un-ranged descriptor",
-        ));
+    let mut addresses = Vec::new();
+    for i in low..=high {
+        let scripts = desc
+            .expand(i)
+            .map_err(|e| RpcError::new(code::INVALID_ADDRESS_OR_KEY, e))?;
+        let several = scripts.len() > 1;
+        for e in scripts {
+            match bitcoin::Address::from_script(&e.script, network) {
+                Ok(a) => addresses.push(json!(a.to_string())),
+                // combo() also yields P2PK, which has no address; Core skips it.
+                Err(_) if several && e.script.is_p2pk() => {}
+                Err(_) => {
+                    return Err(RpcError::new(
+                        code::INVALID_ADDRESS_OR_KEY,
+                        "Descriptor does not have a corresponding address",
+                    ))
+                }
+            }
+        }
     }
-    let addr = bitcoin::Address::from_script(&script, network).map_err(|_| {
-        RpcError::new(
-            code::INVALID_ADDRESS_OR_KEY,
-            "Descriptor does not have a corresponding address",
-        )
-    })?;
-    Ok(json!([addr.to_string()]))
+    Ok(Value::Array(addresses))
 }
 
 fn createmultisig(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
@@ -234,16 +344,23 @@ fn createmultisig(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     Ok(Value::Object(out))
 }
 
-fn estimatesmartfee(_ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
+fn estimatesmartfee(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     let target = p.int(0)?.unwrap_or(0);
-    if !(1..=1008).contains(&target) {
+    if !(1..=crate::fees::MAX_TARGET as i64).contains(&target) {
         return Err(RpcError::invalid_parameter(
             "Invalid conf_target, must be between 1 and 1008",
         ));
     }
-    match p.str(1)? {
-        None | Some("unset") | Some("economical") | Some("conservative") | Some("UNSET") | Some("ECONOMICAL") | Some("CONSERVATIVE") => {}
+    let conservative = match p.str(1)?.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("unset") | Some("economical") => false,
+        Some("conservative") => true,
         Some(_) => return Err(RpcError::invalid_parameter("Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")),
-    }
-    Ok(json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0}))
+    };
+    let (rate, blocks) = ctx.node.estimate_smart_fee(target as usize, conservative);
+    Ok(match rate {
+        Some(sat_per_kvb) => {
+            json!({"feerate": super::encode::amount_sat(sat_per_kvb), "blocks": blocks})
+        }
+        None => json!({"errors": ["Insufficient data or no feerate found"], "blocks": blocks}),
+    })
 }
