@@ -1066,6 +1066,12 @@ impl Inner {
             {
                 return None;
             }
+            let budget = self.spin_budget();
+            if budget.is_zero() {
+                self.park_reader(guard);
+                spinning = false;
+                continue;
+            }
             // Spin on one atomic load; `read_frame` (which takes the releaser lock)
             // runs again only once something was published, or every 64 turns.
             if let Inbound::Ring(consumer) = &guard.inbound {
@@ -1081,7 +1087,7 @@ impl Inner {
                 continue;
             }
             let now = Instant::now();
-            let deadline = *spin_until.get_or_insert_with(|| now + self.spin_budget());
+            let deadline = *spin_until.get_or_insert_with(|| now + budget);
             if now < deadline {
                 continue;
             }

@@ -31,6 +31,10 @@ pub const MIN_CAPACITY: usize = 4096;
 /// Largest accepted data area.
 pub const MAX_CAPACITY: usize = 1 << 30;
 
+/// The producer rewinds to offset 0 once past this fraction of the ring with the
+/// consumer caught up (see `Producer::rewind_if_empty`).
+const REWIND_FRACTION: usize = 8;
+
 const HEAD_OFFSET: usize = 0;
 const PRODUCER_WAITING_OFFSET: usize = 8;
 const TAIL_OFFSET: usize = 128;
@@ -235,6 +239,9 @@ impl Producer {
     pub fn grant(&mut self, min: usize) -> Result<Option<Grant>, RingError> {
         let min = min.min(self.max_payload);
         let need = record_size(min).expect("bounded by max_payload") as u64;
+        if let Some(grant) = self.rewind_if_empty(need)? {
+            return Ok(Some(grant));
+        }
         for refreshed in [false, true] {
             if refreshed {
                 self.refresh_tail()?;
@@ -260,6 +267,33 @@ impl Producer {
             }
         }
         Ok(None)
+    }
+
+    /// When the consumer has caught up and we are deep into the ring, pad to the end so
+    /// this record starts at offset 0: the start of the ring is still in cache, and a
+    /// large message then overwrites the same lines instead of walking cold memory.
+    /// Only when the record fits before our position: the padding is published with
+    /// the record, never left pending while we wait for space.
+    fn rewind_if_empty(&mut self, need: u64) -> Result<Option<Grant>, RingError> {
+        let offset = self.head & self.raw.mask();
+        if offset < (self.raw.capacity / REWIND_FRACTION) as u64
+            || offset < need
+            || self.head != self.published
+        {
+            return Ok(None);
+        }
+        self.refresh_tail()?;
+        if self.cached_tail != self.head {
+            return Ok(None);
+        }
+        let to_end = self.raw.capacity as u64 - offset;
+        self.write_header(
+            offset as usize,
+            to_end as usize - RECORD_HEADER_SIZE,
+            TAG_PAD,
+        );
+        self.head += to_end;
+        Ok(Some(self.grant_at(self.head, offset)))
     }
 
     fn grant_at(&self, start: u64, span: u64) -> Grant {
@@ -674,5 +708,63 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod rewind_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_ring_restarts_at_offset_zero() {
+        let mut memory = vec![0u128; ring_bytes(4096) / 16];
+        let base = memory.as_mut_ptr().cast::<u8>();
+        // SAFETY: private memory of the right size.
+        unsafe { init(base, 4096) };
+        let mut producer = unsafe { Producer::new(base, 4096) };
+        let (mut consumer, mut releaser) = unsafe { consumer(base, 4096) };
+        for round in 0..3 {
+            let grant = producer.grant(1000).unwrap().unwrap();
+            // SAFETY: test-private memory; the data area starts after the control block.
+            let offset = grant.ptr as usize - unsafe { base.add(CONTROL_SIZE) } as usize;
+            assert_eq!(
+                offset, RECORD_HEADER_SIZE,
+                "round {round} did not start at 0"
+            );
+            producer.commit(grant, 1000);
+            let record = consumer.next(&mut releaser).unwrap().unwrap();
+            assert_eq!(record.len, 1000);
+            releaser.release(&record);
+        }
+        // Not rewound while the consumer still holds a record.
+        let grant = producer.grant(1000).unwrap().unwrap();
+        producer.commit(grant, 1000);
+        let held = consumer.next(&mut releaser).unwrap().unwrap();
+        let grant = producer.grant(100).unwrap().unwrap();
+        let offset = grant.ptr as usize - unsafe { base.add(CONTROL_SIZE) } as usize;
+        assert_eq!(offset, 1008 + RECORD_HEADER_SIZE);
+        releaser.release(&held);
+    }
+
+    #[test]
+    fn no_rewind_when_the_record_would_not_fit_before_the_head() {
+        let mut memory = vec![0u128; ring_bytes(4096) / 16];
+        let base = memory.as_mut_ptr().cast::<u8>();
+        // SAFETY: private memory of the right size.
+        unsafe { init(base, 4096) };
+        let mut producer = unsafe { Producer::new(base, 4096) };
+        let (mut consumer, mut releaser) = unsafe { consumer(base, 4096) };
+        // Leave the head at offset 1024 with everything released.
+        let grant = producer.grant(1016).unwrap().unwrap();
+        producer.commit(grant, 1016);
+        let record = consumer.next(&mut releaser).unwrap().unwrap();
+        releaser.release(&record);
+        // 2000 bytes fit after the head but not before it: rewinding here would leave
+        // an unpublished pad holding space nobody can free (a deadlock once seen).
+        let grant = producer.grant(2000).unwrap().expect("room after the head");
+        assert!(grant.capacity >= 2000);
+        producer.commit(grant, 2000);
+        let record = consumer.next(&mut releaser).unwrap().unwrap();
+        assert_eq!(record.len, 2000);
     }
 }
