@@ -315,8 +315,13 @@ fn a_peer_of_another_user_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // The other user may not be able to reach our build tree (a checkout under /root,
+    // say): run a copy from the world-readable test directory.
+    let peer = dir.join("ipc-peer");
+    std::fs::copy(hashvive_tests::peer_binary(), &peer).unwrap();
+    std::fs::set_permissions(&peer, std::fs::Permissions::from_mode(0o755)).unwrap();
     use std::os::unix::process::CommandExt;
-    let child = std::process::Command::new(hashvive_tests::peer_binary())
+    let child = std::process::Command::new(&peer)
         .arg(format!("-ipcconnect=unix:{}", path.display()))
         .uid(65534)
         .gid(65534)
