@@ -676,6 +676,54 @@ mod tests {
         assert!(producer.grant(1000).is_err());
     }
 
+    /// Offset of a grant's record in the data area of `mem`.
+    fn record_offset(mem: &mut Mem, grant: &Grant) -> usize {
+        // SAFETY: the data area starts after the control block of the test memory.
+        grant.ptr as usize - RECORD_HEADER_SIZE - unsafe { mem.base().add(CONTROL_SIZE) } as usize
+    }
+
+    #[test]
+    fn an_empty_ring_restarts_at_offset_zero() {
+        let mut mem = Mem::new(4096);
+        let mut producer = unsafe { Producer::new(mem.base(), 4096) };
+        let (mut consumer, mut releaser) = unsafe { consumer(mem.base(), 4096) };
+        for round in 0..3 {
+            let grant = producer.grant(1000).unwrap().unwrap();
+            assert_eq!(
+                record_offset(&mut mem, &grant),
+                0,
+                "round {round} did not start at 0"
+            );
+            producer.commit(grant, 1000);
+            let record = consumer.next(&mut releaser).unwrap().unwrap();
+            assert_eq!(record.len, 1000);
+            releaser.release(&record);
+        }
+        // Not rewound while the consumer still holds a record.
+        let grant = producer.grant(1000).unwrap().unwrap();
+        producer.commit(grant, 1000);
+        let held = consumer.next(&mut releaser).unwrap().unwrap();
+        let grant = producer.grant(100).unwrap().unwrap();
+        assert_eq!(record_offset(&mut mem, &grant), 1008);
+        releaser.release(&held);
+    }
+
+    #[test]
+    fn no_rewind_when_the_record_would_not_fit_before_the_head() {
+        let mut mem = Mem::new(4096);
+        let mut producer = unsafe { Producer::new(mem.base(), 4096) };
+        let (mut consumer, mut releaser) = unsafe { consumer(mem.base(), 4096) };
+        // Leave the head at offset 1024 with everything released.
+        assert!(write(&mut producer, &[0; 1016]));
+        assert_eq!(read(&mut consumer, &mut releaser).unwrap().len(), 1016);
+        // 2000 bytes fit after the head but not before it: rewinding here would leave
+        // an unpublished pad holding space nobody can free (a deadlock once seen).
+        let grant = producer.grant(2000).unwrap().expect("room after the head");
+        assert!(grant.capacity >= 2000);
+        producer.commit(grant, 2000);
+        assert_eq!(read(&mut consumer, &mut releaser).unwrap().len(), 2000);
+    }
+
     proptest! {
         /// Random sizes across many wrap-arounds arrive intact and in order, with random
         /// interleaving of writes and reads.
@@ -708,63 +756,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod rewind_tests {
-    use super::*;
-
-    #[test]
-    fn an_empty_ring_restarts_at_offset_zero() {
-        let mut memory = vec![0u128; ring_bytes(4096) / 16];
-        let base = memory.as_mut_ptr().cast::<u8>();
-        // SAFETY: private memory of the right size.
-        unsafe { init(base, 4096) };
-        let mut producer = unsafe { Producer::new(base, 4096) };
-        let (mut consumer, mut releaser) = unsafe { consumer(base, 4096) };
-        for round in 0..3 {
-            let grant = producer.grant(1000).unwrap().unwrap();
-            // SAFETY: test-private memory; the data area starts after the control block.
-            let offset = grant.ptr as usize - unsafe { base.add(CONTROL_SIZE) } as usize;
-            assert_eq!(
-                offset, RECORD_HEADER_SIZE,
-                "round {round} did not start at 0"
-            );
-            producer.commit(grant, 1000);
-            let record = consumer.next(&mut releaser).unwrap().unwrap();
-            assert_eq!(record.len, 1000);
-            releaser.release(&record);
-        }
-        // Not rewound while the consumer still holds a record.
-        let grant = producer.grant(1000).unwrap().unwrap();
-        producer.commit(grant, 1000);
-        let held = consumer.next(&mut releaser).unwrap().unwrap();
-        let grant = producer.grant(100).unwrap().unwrap();
-        let offset = grant.ptr as usize - unsafe { base.add(CONTROL_SIZE) } as usize;
-        assert_eq!(offset, 1008 + RECORD_HEADER_SIZE);
-        releaser.release(&held);
-    }
-
-    #[test]
-    fn no_rewind_when_the_record_would_not_fit_before_the_head() {
-        let mut memory = vec![0u128; ring_bytes(4096) / 16];
-        let base = memory.as_mut_ptr().cast::<u8>();
-        // SAFETY: private memory of the right size.
-        unsafe { init(base, 4096) };
-        let mut producer = unsafe { Producer::new(base, 4096) };
-        let (mut consumer, mut releaser) = unsafe { consumer(base, 4096) };
-        // Leave the head at offset 1024 with everything released.
-        let grant = producer.grant(1016).unwrap().unwrap();
-        producer.commit(grant, 1016);
-        let record = consumer.next(&mut releaser).unwrap().unwrap();
-        releaser.release(&record);
-        // 2000 bytes fit after the head but not before it: rewinding here would leave
-        // an unpublished pad holding space nobody can free (a deadlock once seen).
-        let grant = producer.grant(2000).unwrap().expect("room after the head");
-        assert!(grant.capacity >= 2000);
-        producer.commit(grant, 2000);
-        let record = consumer.next(&mut releaser).unwrap().unwrap();
-        assert_eq!(record.len, 2000);
     }
 }

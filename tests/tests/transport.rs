@@ -1,6 +1,5 @@
 //! Transport tests between two real processes: this test and the `ipc-peer` helper.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hashvive_tests::{spawn_peer, Discard, Echo, Fail, Nest, Panic, Pid, Received, Sleep, Work};
@@ -274,7 +273,6 @@ fn calls_fail_cleanly_after_local_close() {
     ));
     drop((conn, other));
     assert!(child.wait().unwrap().success());
-    let _ = Arc::new(());
 }
 
 #[test]
