@@ -469,6 +469,13 @@ impl Drop for CloseOnDrop {
 const POOLED_BUFFERS: usize = 64;
 const POOLED_BUFFER_MAX: usize = 64 << 10;
 
+/// Buffers a copying connection starts with, and their size.
+const PREFILLED_BUFFERS: usize = 4;
+const PREFILLED_BUFFER_SIZE: usize = 4096;
+
+/// Followers a connection can hold without allocating.
+const MAX_RESERVED_FOLLOWERS: usize = 16;
+
 /// Shortest adaptive spin: a round trip on an idle machine still fits.
 const MIN_SPIN_NS: u64 = 2_000;
 
@@ -580,6 +587,17 @@ impl Connection {
             ),
         };
         let opts_spin_ns = opts.spin.as_nanos() as u64;
+        // Frames copied out (untrusted peer or socket) take buffers from a pool. A
+        // request's buffer is held until after its reply, so the next frame can need a
+        // second one: start with a few, so warm calls never allocate.
+        let copies_frames = !(shm.is_some() && opts.trusted);
+        let prefilled_buffers = if copies_frames {
+            (0..PREFILLED_BUFFERS)
+                .map(|_| AlignedVec::with_capacity(PREFILLED_BUFFER_SIZE))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
@@ -599,12 +617,13 @@ impl Connection {
             releaser: Mutex::new(releaser),
             routes: Mutex::new(Routes {
                 slots: HashMap::new(),
-                followers: Vec::new(),
+                // Reserved up front: the first follower must not allocate on a call.
+                followers: Vec::with_capacity(MAX_RESERVED_FOLLOWERS),
                 server_threads: 0,
             }),
             closed: AtomicBool::new(false),
             background_pending: AtomicBool::new(false),
-            buffers: Mutex::new(Vec::new()),
+            buffers: Mutex::new(prefilled_buffers),
             followers: AtomicUsize::new(0),
             spin_ns: AtomicU64::new(opts_spin_ns),
             parked: AtomicBool::new(false),
@@ -1148,16 +1167,8 @@ impl Inner {
                     self.parked.store(false, Ordering::SeqCst);
                     if blocked.is_err() {
                         // A peer-made non-blocking eventfd: wait with poll instead.
-                        match sys::wait(Some(efd), self.socket.as_fd(), self.opts.park_timeout) {
-                            Ok(ready) => {
-                                if ready.event {
-                                    sys::drain(efd);
-                                }
-                                if ready.socket {
-                                    self.check_socket();
-                                }
-                            }
-                            Err(e) => self.close(&format!("poll failed: {e}"), false),
+                        if let Err(e) = self.wait_event(efd) {
+                            self.close(&format!("poll failed: {e}"), false);
                         }
                     }
                 }
@@ -1331,6 +1342,19 @@ impl Inner {
         } else {
             *last_park = None;
         }
+    }
+
+    /// Waits, bounded by the park timeout, for a ring eventfd or the liveness socket;
+    /// resets the eventfd if it fired and handles a hang-up.
+    fn wait_event(&self, efd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+        let ready = sys::wait(Some(efd), self.socket.as_fd(), self.opts.park_timeout)?;
+        if ready.event {
+            sys::drain(efd);
+        }
+        if ready.socket {
+            self.check_socket();
+        }
+        Ok(())
     }
 
     /// In ring mode the socket carries only liveness: EOF or a close message.
@@ -1790,19 +1814,9 @@ impl Inner {
                 .map_err(|e| self.fail(e.to_string()))?
                 .is_some_and(|g| g.capacity >= len);
             if !ready {
-                match sys::wait(Some(space), self.socket.as_fd(), self.opts.park_timeout) {
-                    Ok(ready) => {
-                        if ready.event {
-                            sys::drain(space);
-                        }
-                        if ready.socket {
-                            self.check_socket();
-                        }
-                    }
-                    Err(e) => {
-                        producer.set_waiting_for_space(false);
-                        return Err(self.fail(format!("poll failed: {e}")));
-                    }
+                if let Err(e) = self.wait_event(space) {
+                    producer.set_waiting_for_space(false);
+                    return Err(self.fail(format!("poll failed: {e}")));
                 }
             }
             producer.set_waiting_for_space(false);
