@@ -10,6 +10,7 @@ pub mod cli;
 pub mod descriptor;
 pub mod fees;
 pub mod init;
+pub mod interfaces;
 pub mod logging;
 pub mod mempool;
 pub mod mempool_persist;

@@ -1,0 +1,165 @@
+//! `Chain` (wallet -> node) and its `Notifications` (node -> wallet), after Core's
+//! `interfaces::Chain` and `CValidationInterface`.
+
+use std::sync::Arc;
+
+use bitcoin::{Block, BlockHash, Transaction, Txid};
+use serde_json::Value;
+
+use super::{Handler, RpcCommand};
+
+/// What `find_block` and its relatives report about a block header they know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundBlock {
+    /// Block hash.
+    pub hash: BlockHash,
+    /// Height.
+    pub height: u32,
+    /// Header time.
+    pub time: u32,
+    /// Largest header time of the block and its ancestors (Core's `GetBlockTimeMax`).
+    pub max_time: u32,
+    /// Median time past.
+    pub median_time_past: i64,
+    /// Whether the block is on the active chain.
+    pub in_active_chain: bool,
+    /// The next block on the active chain, if this one is on it and is not the tip.
+    pub next_block: Option<BlockHash>,
+    /// The whole block, when asked for and stored.
+    pub data: Option<Block>,
+}
+
+/// Why a transaction left the mempool (Core's `MemPoolRemovalReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalReason {
+    /// Expired from the mempool.
+    Expiry,
+    /// Evicted by the size limit.
+    SizeLimit,
+    /// Removed for a reorganisation (e.g. a spent coinbase became immature).
+    Reorg,
+    /// Confirmed in a block.
+    Block,
+    /// Conflicted with a transaction in a block.
+    Conflict,
+    /// Replaced by a higher-fee transaction.
+    Replaced,
+}
+
+impl RemovalReason {
+    /// Core's name for the reason, as in its logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalReason::Expiry => "expiry",
+            RemovalReason::SizeLimit => "sizelimit",
+            RemovalReason::Reorg => "reorg",
+            RemovalReason::Block => "block",
+            RemovalReason::Conflict => "conflict",
+            RemovalReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// A block passed to `block_connected` and `block_disconnected`.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRef<'a> {
+    /// Block hash.
+    pub hash: BlockHash,
+    /// Height.
+    pub height: u32,
+    /// The block.
+    pub block: &'a Block,
+}
+
+/// A feerate estimate from `estimate_fee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeEstimate {
+    /// Feerate in sat/kvB, `None` when there is not enough data.
+    pub fee_rate: Option<u64>,
+    /// The target the estimate is for (may exceed the one asked for).
+    pub returned_target: u32,
+}
+
+/// Chain, mempool and node services a client (the wallet) may use. In `hashvived` these
+/// are plain calls; in `hashvive-wallet` they cross IPC.
+pub trait Chain: Send + Sync {
+    /// Height of the active tip, `None` before genesis is connected.
+    fn get_height(&self) -> Option<u32>;
+    /// Hash of the active-chain block at `height`.
+    fn get_block_hash(&self, height: u32) -> Option<BlockHash>;
+    /// Looks up a block by hash; `with_data` also reads the block from disk.
+    fn find_block(&self, hash: &BlockHash, with_data: bool) -> Option<FoundBlock>;
+    /// The first active-chain block with `max_time >= min_time` and `height >= min_height`
+    /// (where a timestamped rescan starts).
+    fn find_first_block_with_time_and_height(
+        &self,
+        min_time: i64,
+        min_height: u32,
+    ) -> Option<FoundBlock>;
+    /// The ancestor of `block` at `height`.
+    fn find_ancestor_by_height(&self, block: &BlockHash, height: u32) -> Option<FoundBlock>;
+    /// The last common ancestor of `a` and `b`.
+    fn find_common_ancestor(&self, a: &BlockHash, b: &BlockHash) -> Option<FoundBlock>;
+    /// Whether `txid` is in the mempool.
+    fn is_in_mempool(&self, txid: &Txid) -> bool;
+    /// Whether `txid` has descendants in the mempool.
+    fn has_descendants_in_mempool(&self, txid: &Txid) -> bool;
+    /// Adds `tx` to the mempool (refusing it above `max_fee_rate` sat/kvB) and relays it
+    /// when `relay` is set; the error is Core's reject message.
+    fn broadcast_transaction(
+        &self,
+        tx: &Transaction,
+        max_fee_rate: Option<u64>,
+        relay: bool,
+    ) -> Result<(), String>;
+    /// `(ancestors, descendants)` counts of a mempool transaction, itself included;
+    /// `(0, 0)` when it is not in the mempool.
+    fn get_transaction_ancestry(&self, txid: &Txid) -> (u64, u64);
+    /// Smart fee estimate for confirmation within `target` blocks.
+    fn estimate_fee(&self, target: u32, conservative: bool) -> FeeEstimate;
+    /// `-minrelaytxfee` in sat/kvB.
+    fn relay_min_fee(&self) -> u64;
+    /// `-incrementalrelayfee` in sat/kvB (the RBF step).
+    fn relay_incremental_fee(&self) -> u64;
+    /// `-dustrelayfee` in sat/kvB.
+    fn relay_dust_fee(&self) -> u64;
+    /// Whether the node is still catching up with the network.
+    fn is_initial_block_download(&self) -> bool;
+    /// Whether the node is shutting down (long operations such as rescans stop early).
+    fn shutdown_requested(&self) -> bool;
+    /// Values of a command-line or config option (e.g. `wallet`, `fallbackfee`).
+    fn get_settings_list(&self, name: &str) -> Vec<String>;
+    /// A value kept in `settings.json`.
+    fn get_rw_setting(&self, name: &str) -> Option<Value>;
+    /// Sets (`Some`) or removes (`None`) a `settings.json` value and writes the file.
+    fn update_rw_setting(&self, name: &str, value: Option<Value>) -> Result<(), String>;
+    /// Sends `transaction_added_to_mempool` for every mempool transaction to `client`.
+    fn request_mempool_transactions(&self, client: &dyn Notifications);
+    /// Registers for notifications, delivered in the node's order on one thread.
+    fn handle_notifications(&self, client: Arc<dyn Notifications>) -> Handler;
+    /// Returns once notifications up to the current tip were delivered, unless the tip is
+    /// still `old_tip` (Core's `waitForNotificationsIfTipChanged`).
+    fn wait_for_notifications_if_tip_changed(&self, old_tip: &BlockHash);
+    /// Adds a command to the node's RPC table.
+    fn handle_rpc(&self, command: RpcCommand) -> Handler;
+    /// A progress line shown during init (logged as `init message: ...`).
+    fn init_message(&self, message: &str);
+    /// Progress of a long task (rescan), `progress` in percent; 100 ends it.
+    fn show_progress(&self, title: &str, progress: i32, resume_possible: bool);
+}
+
+/// Events a client hears about (Core's `CValidationInterface`). The defaults ignore them.
+pub trait Notifications: Send + Sync {
+    /// A transaction entered the mempool.
+    fn transaction_added_to_mempool(&self, _tx: &Transaction) {}
+    /// A transaction left the mempool.
+    fn transaction_removed_from_mempool(&self, _tx: &Transaction, _reason: RemovalReason) {}
+    /// A block was connected to the active chain; block N always comes before N+1.
+    fn block_connected(&self, _block: BlockRef<'_>) {}
+    /// A block was disconnected from the active chain (tip first).
+    fn block_disconnected(&self, _block: BlockRef<'_>) {}
+    /// The active tip changed (after the blocks connected for it).
+    fn updated_block_tip(&self) {}
+    /// The chainstate was written to disk; `locator` describes its tip.
+    fn chain_state_flushed(&self, _locator: &[BlockHash]) {}
+}
