@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use crate::args::{default_datadir, specs, ArgKind, ArgSpec, ArgsError, ArgsManager};
 use crate::chainparams::ChainParams;
+use crate::interfaces::{Chain, NodeChain, WalletLoader};
 use crate::log_info;
 use crate::logging::{self, LogConfig};
 use crate::node::Node;
 use crate::rpc::auth::{Authenticator, CookieFile, COOKIE_USER};
 use crate::rpc::server::{RpcServer, ServerConfig, Subnet};
 use crate::rpc::RpcContext;
+use crate::settings::RwSettings;
+use crate::signals::Signal;
 
 /// Options of `hashvived`.
 pub const DAEMON_ARGS: &[ArgSpec] = specs![
@@ -71,7 +74,8 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "upnp" Ignored "UPnP (not implemented)",
     "natpmp" Ignored "NAT-PMP (not implemented)",
     "peertimeout" Ignored "P2P timeout (P2P is not implemented yet)",
-    "disablewallet" Ignored "The wallet is not implemented yet",
+    "disablewallet" Single "Do not load the wallet and disable wallet RPC calls",
+    "walletdir" Single "Specify directory to hold wallets (default: <datadir>/wallets if it exists, otherwise <datadir>)",
     "wallet" Ignored "The wallet is not implemented yet",
     "keypool" Ignored "The wallet is not implemented yet",
     "fallbackfee" Ignored "The wallet is not implemented yet",
@@ -156,6 +160,13 @@ pub fn run_daemon(argv: Vec<String>) -> i32 {
             1
         }
     }
+}
+
+/// The wallet component for `chain`: where the wallet plugs into the node. `None` means
+/// this build has no wallet.
+fn make_wallet_loader(chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
+    drop(chain);
+    None
 }
 
 fn e(err: impl std::fmt::Display) -> String {
@@ -265,6 +276,44 @@ fn run(argv: Vec<String>) -> Result<(), String> {
     }
     install_signal_handlers();
 
+    let rw_settings = Arc::new(RwSettings::open(&chain_dir.join("settings.json")).map_err(e)?);
+    let rpc_context = Arc::new(RpcContext::new(
+        Arc::clone(&node),
+        log_path.clone().unwrap_or_default(),
+    ));
+    let wallet_loader = if args.get_bool("disablewallet", false) {
+        log_info!("Wallet disabled!");
+        None
+    } else {
+        let wallet_dir = match args.get_arg("walletdir") {
+            Some(d) if !d.is_empty() => {
+                let p = crate::args::abs_path(&datadir, &d);
+                if !p.is_dir() {
+                    return Err(e(format!(
+                        "Specified -walletdir \"{}\" does not exist",
+                        p.display()
+                    )));
+                }
+                p
+            }
+            _ => chain_dir.join("wallets"),
+        };
+        let chain: Arc<dyn Chain> = Arc::new(NodeChain::new(
+            Arc::clone(&node),
+            Arc::clone(&rpc_context.client_commands),
+            Arc::new(args.clone()),
+            Arc::clone(&rw_settings),
+            wallet_dir,
+        ));
+        make_wallet_loader(chain)
+    };
+    if let Some(loader) = &wallet_loader {
+        loader.register_rpcs();
+        loader.verify().map_err(e)?;
+        loader.load().map_err(e)?;
+        loader.start();
+    }
+
     let mut cookie: Option<CookieFile> = None;
     let server = if args.get_bool("server", true) {
         let mut auth = Authenticator::default();
@@ -309,10 +358,7 @@ fn run(argv: Vec<String>) -> Result<(), String> {
             .get_int("rpcservertimeout", 30)
             .map_err(|err| err.to_string())?
             .max(1) as u64;
-        let ctx = Arc::new(RpcContext::new(
-            Arc::clone(&node),
-            log_path.clone().unwrap_or_default(),
-        ));
+        let ctx = Arc::clone(&rpc_context);
         let allow = args
             .get_args("rpcallowip")
             .iter()
@@ -354,6 +400,13 @@ fn run(argv: Vec<String>) -> Result<(), String> {
     if let Some(server) = &server {
         server.stop(Duration::from_secs(10));
     }
+    node.signals().push([Signal::Flushed(node.locator())]);
+    node.signals().sync();
+    if let Some(loader) = &wallet_loader {
+        loader.flush();
+        loader.stop();
+    }
+    node.signals().stop();
     if persist_mempool {
         match node.save_mempool() {
             Ok(n) => log_info!("Dumped mempool: {n} transactions"),

@@ -18,6 +18,8 @@ pub mod mining;
 pub mod node;
 pub mod policy;
 pub mod rpc;
+pub mod settings;
+pub mod signals;
 pub mod storage;
 pub mod time;
 pub mod validation;
