@@ -11,6 +11,7 @@ pub mod descriptor;
 pub mod fees;
 pub mod init;
 pub mod interfaces;
+pub mod ipc;
 pub mod logging;
 pub mod mempool;
 pub mod mempool_persist;

@@ -20,10 +20,12 @@ impl RwSettings {
         let values = match std::fs::read(path) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => map,
-                Ok(_) => return Err(format!(
+                Ok(_) => {
+                    return Err(format!(
                     "Failed loading settings file:\n- Found non-object value in settings file {}",
                     path.display()
-                )),
+                ))
+                }
                 Err(e) => {
                     return Err(format!(
                         "Failed loading settings file:\n- Unable to parse settings file {}: {e}",

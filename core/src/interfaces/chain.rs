@@ -105,7 +105,7 @@ pub trait Chain: Send + Sync {
     /// Sets (`Some`) or removes (`None`) a `settings.json` value and writes the file.
     fn update_rw_setting(&self, name: &str, value: Option<Value>) -> Result<(), String>;
     /// Sends `transaction_added_to_mempool` for every mempool transaction to `client`.
-    fn request_mempool_transactions(&self, client: &dyn Notifications);
+    fn request_mempool_transactions(&self, client: Arc<dyn Notifications>);
     /// Registers for notifications, delivered in the node's order on one thread.
     fn handle_notifications(&self, client: Arc<dyn Notifications>) -> Handler;
     /// Returns once notifications up to the current tip were delivered, unless the tip is

@@ -212,7 +212,7 @@ impl Chain for NodeChain {
         self.rw_settings.update(name, value)
     }
 
-    fn request_mempool_transactions(&self, client: &dyn Notifications) {
+    fn request_mempool_transactions(&self, client: Arc<dyn Notifications>) {
         // Copied first: the client may call back into the node.
         let txs: Vec<Transaction> = self
             .node
