@@ -196,6 +196,7 @@ fn node_chain(f: &Fixture) -> Arc<dyn Chain> {
         Arc::new(args),
         Arc::new(RwSettings::open(&f.dir.join("settings.json")).unwrap()),
         f.dir.join("wallets"),
+        None,
     ))
 }
 

@@ -70,6 +70,9 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// `-debug=ipc` sink.
     pub log: Option<LogHook>,
+    /// Asked before each line is formatted; lines are produced only while it returns
+    /// true (so `logging` can switch the category at run time). `None`: always.
+    pub log_gate: Option<fn() -> bool>,
     /// `-ipctrace` sink.
     pub trace: Option<Arc<Trace>>,
 }
@@ -92,6 +95,7 @@ impl Default for Options {
             park_timeout: Duration::from_millis(50),
             handshake_timeout: Duration::from_secs(10),
             log: None,
+            log_gate: None,
             trace: None,
         }
     }
@@ -888,7 +892,10 @@ impl Inner {
     }
 
     fn log_enabled(&self) -> Option<&LogHook> {
-        self.opts.log.as_ref()
+        self.opts
+            .log
+            .as_ref()
+            .filter(|_| self.opts.log_gate.is_none_or(|gate| gate()))
     }
 
     fn log_line(&self, message: std::fmt::Arguments<'_>) -> String {

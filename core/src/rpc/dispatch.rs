@@ -91,6 +91,15 @@ impl ClientCommands {
         interfaces::Handler::new(move || table.commands.write().retain(|(c, _)| *c != id))
     }
 
+    /// Every current registration, oldest first.
+    pub fn snapshot(&self) -> Vec<RpcCommand> {
+        self.commands
+            .read()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
     /// The current registration of `name`: its parameter names and actor.
     fn lookup(&self, name: &str) -> Option<(Vec<String>, String, Arc<dyn RpcActor>)> {
         self.commands
