@@ -17,7 +17,7 @@ use hashvive_core::ipc::interfaces::init;
 use hashvive_core::ipc::{IpcContext, ROOT_OBJECT};
 use hashvive_core::log_info;
 use hashvive_core::rpc::dispatch::ClientCommands;
-use hashvive_core::rpc::RpcError;
+use hashvive_core::rpc::{RpcContext, RpcError};
 use parking_lot::{Condvar, Mutex};
 use shm_ipc::{Connection, IpcAddress, Listener, Options, Side};
 
@@ -42,6 +42,7 @@ struct Shared {
     options: Options,
     chain: Arc<dyn Chain>,
     commands: Arc<ClientCommands>,
+    rpc: Arc<RpcContext>,
     wallets: Mutex<Vec<WalletConn>>,
     /// Commands answering -18 in place of those of a wallet process that went away.
     placeholders: Mutex<Vec<Handler>>,
@@ -70,7 +71,8 @@ impl WalletHost for NodeHost {
         let shared = Arc::new(Shared {
             options,
             chain: env.chain,
-            commands: env.commands,
+            commands: Arc::clone(&env.rpc.client_commands),
+            rpc: Arc::clone(&env.rpc),
             wallets: Mutex::new(Vec::new()),
             placeholders: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
@@ -140,6 +142,11 @@ impl WalletHost for NodeHost {
         shared.placeholders.lock().clear();
         if let Some(child) = self.child.take() {
             wait_for_exit(&child, Duration::from_secs(10));
+        }
+        if let Some(trace) = &shared.options.trace {
+            if let Err(e) = trace.finish() {
+                log_info!("IPC trace: writing failed: {e}");
+            }
         }
     }
 }
@@ -238,6 +245,7 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
 /// Connects to a wallet process on `fd`, gets its wallet loader built on our `Chain`,
 /// and starts it.
 fn attach(shared: &Arc<Shared>, fd: OwnedFd, options: Options) -> Result<(), String> {
+    let options_trusted = options.trusted;
     let cx = IpcContext::new();
     let conn = Connection::new(fd, Side::Acceptor, options, cx.services())
         .map_err(|e| format!("Error: IPC connection to {WALLET_PROGRAM} failed: {e}"))?;
@@ -246,6 +254,12 @@ fn attach(shared: &Arc<Shared>, fd: OwnedFd, options: Options) -> Result<(), Str
     log_info!("IPC: {label} connected over {}", conn.transport());
     cx.set_connection(conn.clone());
     let init: Arc<dyn Init> = Arc::new(init::Proxy::new(Arc::clone(&cx), ROOT_OBJECT));
+    if options_trusted {
+        // echoipc crosses to the spawned wallet process, as Core's goes to a spawned one.
+        let echo = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init.make_echo()))
+            .map_err(|_| format!("Error: {label} disconnected during start-up"))?;
+        shared.rpc.set_echo(echo);
+    }
     let chain = Arc::clone(&shared.chain);
     let loader = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         init.make_wallet_loader(chain)

@@ -1,10 +1,10 @@
 //! `hashvive-wallet`: serves `Init` to a node, spawned (`-ipcfd`) or attached
 //! (`-ipcconnect`), and runs the wallet it is asked for on the node's `Chain` proxy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hashvive_core::args::ArgsManager;
@@ -14,7 +14,7 @@ use hashvive_core::ipc::IpcContext;
 use hashvive_core::log_info;
 use hashvive_core::logging::{self, LogConfig};
 use parking_lot::Mutex;
-use shm_ipc::{Connection, IpcAddress, Options, Side};
+use shm_ipc::{Connection, IpcAddress, Options, Side, Trace};
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
@@ -27,6 +27,37 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 #[derive(Default)]
 struct WalletInit {
     loaders: Mutex<Vec<Arc<dyn WalletLoader>>>,
+    conn: OnceLock<Connection>,
+    trace: Mutex<Option<Arc<Trace>>>,
+}
+
+impl WalletInit {
+    /// With the node's `-ipctrace=<file>`, this process records its side into
+    /// `<file>.wallet-<pid>` (a trace file has one writer).
+    fn start_trace(&self, chain: &dyn Chain) {
+        let Some(file) = chain.get_settings_list("ipctrace").pop() else {
+            return;
+        };
+        if file.is_empty() || file == "0" {
+            return;
+        }
+        let base = chain
+            .get_settings_list("chaindir")
+            .pop()
+            .unwrap_or_default();
+        let path = hashvive_core::args::abs_path(Path::new(&base), &file);
+        let path = PathBuf::from(format!("{}.wallet-{}", path.display(), std::process::id()));
+        match Trace::create(&path, "hashvive-wallet") {
+            Ok(trace) => {
+                if let Some(conn) = self.conn.get() {
+                    conn.set_trace(Arc::clone(&trace));
+                }
+                log_info!("IPC trace: recording into {}", path.display());
+                *self.trace.lock() = Some(trace);
+            }
+            Err(e) => log_info!("IPC trace: cannot write {}: {e}", path.display()),
+        }
+    }
 }
 
 impl Init for WalletInit {
@@ -36,6 +67,7 @@ impl Init for WalletInit {
 
     fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
         start_logging(chain.as_ref());
+        self.start_trace(chain.as_ref());
         log_info!(
             "hashvive-wallet version v{} (pid {}) serving the node",
             env!("CARGO_PKG_VERSION"),
@@ -142,6 +174,7 @@ fn run(args: &ArgsManager) -> Result<(), String> {
     conn.on_close(move |why| {
         let _ = closed_tx.send(why.to_string());
     });
+    let _ = init.conn.set(conn.clone());
     cx.set_connection(conn.clone());
 
     // Until the node hangs up (or, attached, until we are asked to stop).
@@ -172,6 +205,9 @@ fn run(args: &ArgsManager) -> Result<(), String> {
             }
             conn.close();
         }
+    }
+    if let Some(trace) = init.trace.lock().take() {
+        let _ = trace.finish();
     }
     log_info!("hashvive-wallet: shutdown done");
     Ok(())

@@ -13,7 +13,6 @@ use crate::log_info;
 use crate::logging::{self, LogConfig};
 use crate::node::Node;
 use crate::rpc::auth::{Authenticator, CookieFile, COOKIE_USER};
-use crate::rpc::dispatch::ClientCommands;
 use crate::rpc::server::{RpcServer, ServerConfig, Subnet};
 use crate::rpc::RpcContext;
 use crate::settings::RwSettings;
@@ -184,8 +183,9 @@ fn parse_fee_rate(v: &str) -> Option<u64> {
 pub struct WalletEnv<'a> {
     /// The node as the wallet sees it.
     pub chain: Arc<dyn Chain>,
-    /// The RPC server's table of registered commands.
-    pub commands: Arc<ClientCommands>,
+    /// The RPC server's context: its table of registered commands, and the `echoipc`
+    /// route.
+    pub rpc: Arc<RpcContext>,
     /// The daemon's settings.
     pub args: &'a ArgsManager,
     /// `<datadir>/<chain>`.
@@ -401,7 +401,7 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
         ));
         host.start(WalletEnv {
             chain,
-            commands: Arc::clone(&rpc_context.client_commands),
+            rpc: Arc::clone(&rpc_context),
             args: &args,
             chain_dir: &chain_dir,
         })?;

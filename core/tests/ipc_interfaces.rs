@@ -212,7 +212,7 @@ fn op_true() -> ScriptBuf {
 fn wallet_over_ipc(shm: bool) {
     let f = connect(if shm { "shm" } else { "socket" }, shm);
     let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
-    assert_eq!(init.make_echo().echo(b"ping"), b"ping");
+    assert_eq!(init.make_echo().echo(b"ping"), Ok(b"ping".to_vec()));
     let loader = init
         .make_wallet_loader(node_chain(&f))
         .expect("a wallet loader");
@@ -298,6 +298,8 @@ fn disconnect_undoes_the_peers_registrations() {
     let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
     loader.register_rpcs();
     loader.load().unwrap();
+    let echo = init.make_echo();
+    assert_eq!(echo.echo(b"x"), Ok(b"x".to_vec()));
     let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
     assert_eq!(v["result"]["height"], 0);
 
@@ -307,6 +309,7 @@ fn disconnect_undoes_the_peers_registrations() {
     let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
     assert_eq!(v["error"]["code"], -32601);
     // Calls on proxies of the gone peer fail cleanly instead of hanging.
+    assert!(echo.echo(b"x").is_err());
     assert!(loader.verify().is_err());
     assert!(loader.get_wallets().is_empty());
 }

@@ -81,6 +81,28 @@ class MultiprocessTest(HashviveTestFramework):
         assert "Process hashvive-wallet pid %d exited with status 0" % child in text, text[-2000:]
         assert not os.path.exists(sock)
 
+        self.log("-debug=ipc logs each request and response in both processes; without it, nothing")
+        assert re.search(r"\[ipc\] \{hashvive-node-\d+/[^}]+\} IPC client send Init\.make_wallet_loader\$Params", text)
+        assert re.search(r"\[ipc\] \{hashvive-wallet-\d+/[^}]+\} IPC client send Chain\.get_settings_list\$Params", text)
+        assert re.search(r"IPC server recv request #\d+ Chain\.get_settings_list\$Params", text)
+        assert re.search(r"IPC server send response #\d+ Chain\.get_settings_list\$Results", text)
+        os.remove(node.debug_log)
+        node.start(["-ipctrace=ipc.trace"], use_base_args=False)
+        wait_until(lambda: "connected over shared memory" in log_text(node), what="wallet connection")
+        node.stop()
+        assert "[ipc]" not in log_text(node)
+
+        self.log("-ipctrace records frames from both processes")
+        traces = [f for f in os.listdir(node.chaindir) if f.startswith("ipc.trace")]
+        assert "ipc.trace" in traces, traces
+        assert any(f.startswith("ipc.trace.wallet-") for f in traces), traces
+        for name in traces:
+            with open(os.path.join(node.chaindir, name), "rb") as f:
+                data = f.read()
+            assert_equal(data[:8], b"HVIPCTRC")
+            assert_equal((len(data) - 64) % 48, 0)
+            assert len(data) > 64, name
+
         self.log("-disablewallet spawns nothing")
         node.start(["-disablewallet"])
         node.stop()

@@ -27,9 +27,10 @@ pub struct NodeChain {
 
 impl NodeChain {
     /// A `Chain` over `node` whose `handle_rpc` adds to `commands`; options come from
-    /// `args` and run-time settings from `rw_settings`. Two settings are computed by the
-    /// node for a wallet in another process: `walletdir` (the absolute wallets directory)
-    /// and `debuglogpath` (the absolute `debug.log` path, none when disabled).
+    /// `args` and run-time settings from `rw_settings`. Three settings are computed by the
+    /// node for a wallet in another process: `walletdir` (the absolute wallets directory),
+    /// `chaindir` (`<datadir>/<chain>`) and `debuglogpath` (the absolute `debug.log`
+    /// path, none when disabled).
     pub fn new(
         node: Arc<Node>,
         commands: Arc<ClientCommands>,
@@ -205,6 +206,7 @@ impl Chain for NodeChain {
     fn get_settings_list(&self, name: &str) -> Vec<String> {
         match name {
             "walletdir" => vec![self.wallet_dir.to_string_lossy().into_owned()],
+            "chaindir" => vec![self.node.data_dir().to_string_lossy().into_owned()],
             "debuglogpath" => self
                 .log_path
                 .iter()

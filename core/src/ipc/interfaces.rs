@@ -85,7 +85,7 @@ ipc_interface! {
 
 ipc_interface! {
     mod echo: Echo = 7 {
-        0 => fn echo(message: ref([u8])) -> Vec<u8>;
+        0 => fn echo(message: ref([u8])) -> Result<Vec<u8>, String>;
     }
 }
 
