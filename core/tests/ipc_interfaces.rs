@@ -313,3 +313,16 @@ fn disconnect_undoes_the_peers_registrations() {
     assert!(loader.verify().is_err());
     assert!(loader.get_wallets().is_empty());
 }
+
+#[test]
+fn wire_ids_have_names_for_trace_readers() {
+    use hashvive_core::ipc::interfaces::method_name;
+    assert_eq!(method_name(3, 0), Some(("Chain", "get_height")));
+    assert_eq!(
+        method_name(4, 2),
+        Some(("Notifications", "block_connected"))
+    );
+    assert_eq!(method_name(1, 0), Some(("Objects", "release")));
+    assert_eq!(method_name(3, 999), None);
+    assert_eq!(method_name(99, 0), None);
+}
