@@ -479,6 +479,7 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
             threads,
             work_queue,
             timeout: Duration::from_secs(timeout),
+            max_connections: crate::rpc::server::DEFAULT_MAX_CONNECTIONS,
         };
         Some(RpcServer::start(config, ctx, auth).map_err(e)?)
     } else {
