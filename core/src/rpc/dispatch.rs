@@ -105,6 +105,7 @@ fn param_shape(name: &str) -> Shape {
         "hash_type",
         "current_tip",
         "address_type",
+        "node",
     ];
     const ARRAYS: &[&str] = &[
         "transactions",
@@ -145,6 +146,8 @@ pub struct RpcContext {
     pub commands: Vec<Command>,
     /// Path of debug.log, for `getrpcinfo`.
     pub log_path: PathBuf,
+    /// The P2P connection manager, for the network RPCs (`None` without networking).
+    pub net: Option<Arc<crate::net::Connman>>,
     active: Mutex<Vec<ActiveCall>>,
     next_call: AtomicU64,
 }
@@ -160,13 +163,21 @@ impl RpcContext {
         commands.extend(super::rawtx::commands());
         commands.extend(super::sign::commands());
         commands.extend(super::util::commands());
+        commands.extend(super::net::commands());
         RpcContext {
             node,
             commands,
             log_path,
+            net: None,
             active: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(0),
         }
+    }
+
+    /// Gives the network RPCs their connection manager.
+    pub fn with_net(mut self, net: Arc<crate::net::Connman>) -> Self {
+        self.net = Some(net);
+        self
     }
 
     /// Looks up a command.
