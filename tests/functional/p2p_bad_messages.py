@@ -8,7 +8,7 @@ are served, with notfound for what the node does not have."""
 import os
 import struct
 
-from test_framework.p2p import (MSG_WITNESS_BLOCK, MSG_WTX, P2PConnection, frame, getheaders_payload,
+from test_framework.p2p import (MSG_BLOCK, MSG_WITNESS_BLOCK, MSG_WTX, P2PConnection, frame, getheaders_payload,
                                 inv_payload, parse_headers, parse_inv)
 from test_framework.test_framework import HashviveTestFramework
 from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, wait_until
@@ -71,7 +71,12 @@ class P2PBadMessagesTest(HashviveTestFramework):
         assert_equal(headers, [n0.getblockhash(h) for h in range(1, 11)])
         peer.send("getdata", inv_payload([(MSG_WITNESS_BLOCK, n0.getblockhash(3))]))
         block = peer.wait_for("block")
-        assert_equal(len(block), len(bytes.fromhex(n0.getblock(n0.getblockhash(3), 0))))
+        info = n0.getblock(n0.getblockhash(3))
+        assert_equal(len(block), info["size"])
+        # MSG_BLOCK: the same block without witnesses (the coinbase's commitment nonce).
+        peer.send("getdata", inv_payload([(MSG_BLOCK, n0.getblockhash(3))]))
+        assert_equal(len(peer.wait_for("block")), info["strippedsize"])
+        assert info["strippedsize"] < info["size"]
         missing = [(MSG_WITNESS_BLOCK, "11" * 32), (MSG_WTX, "22" * 32)]
         peer.send("getdata", inv_payload(missing))
         assert_equal(parse_inv(peer.wait_for("notfound")), missing)

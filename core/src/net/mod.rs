@@ -247,10 +247,10 @@ impl Connman {
     /// Closes every socket and joins the network threads.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for p in self.peers() {
-            p.disconnect("shutdown");
-        }
         loop {
+            for p in self.peers() {
+                p.disconnect("shutdown");
+            }
             let handles: Vec<_> = std::mem::take(&mut *self.threads.lock());
             if handles.is_empty() {
                 break;
@@ -435,6 +435,11 @@ impl Connman {
         let (peer, rx) = Peer::new(id, stream, addr, name, conn_type, permissions, self.magic);
         let peer = Arc::new(peer);
         self.peers.lock().insert(id, Arc::clone(&peer));
+        // `stop` sets the flag before closing every peer in the map: a peer inserted
+        // after that sweep sees the flag here, so no reader is left blocked.
+        if self.stopping() {
+            peer.disconnect("shutdown");
+        }
         log_debug!(
             "net",
             "Added connection to {addr} peer={id} ({})",

@@ -701,14 +701,25 @@ fn on_getdata(cm: &Connman, p: &Peer, inv: Vec<Inventory>) {
                         .and_then(|e| chain.read_block(e).ok())
                 };
                 match block {
-                    Some(b) => p.send(NetworkMessage::Block(b)),
+                    Some(mut b) => {
+                        // MSG_BLOCK asks for the serialization without witnesses.
+                        if matches!(i, Inventory::Block(_)) {
+                            b.txdata.iter_mut().for_each(strip_witness);
+                        }
+                        p.send(NetworkMessage::Block(b))
+                    }
                     None => not_found.push(i),
                 }
             }
             Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => {
                 let tx = cm.node.mempool().get(&t).map(|e| e.tx.clone());
                 match tx {
-                    Some(tx) => p.send(NetworkMessage::Tx(tx)),
+                    Some(mut tx) => {
+                        if matches!(i, Inventory::Transaction(_)) {
+                            strip_witness(&mut tx);
+                        }
+                        p.send(NetworkMessage::Tx(tx))
+                    }
                     None => not_found.push(i),
                 }
             }
@@ -729,6 +740,12 @@ fn on_getdata(cm: &Connman, p: &Peer, inv: Vec<Inventory>) {
     }
     if !not_found.is_empty() {
         p.send(NetworkMessage::NotFound(not_found));
+    }
+}
+
+fn strip_witness(tx: &mut Transaction) {
+    for input in &mut tx.input {
+        input.witness.clear();
     }
 }
 
