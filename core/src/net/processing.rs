@@ -73,7 +73,13 @@ pub struct SyncState {
     recent_rejects: HashSet<[u8; 32]>,
     /// Per peer: when we last sent an unprompted `getheaders`.
     last_resync: HashMap<u64, Instant>,
+    /// Wtxid to txid of transactions that entered the mempool, so wtxid lookups do not
+    /// scan the pool (the mempool is keyed by txid).
+    wtxids: HashMap<[u8; 32], Txid>,
 }
+
+/// Entries of [`SyncState::wtxids`] kept before it is cleared.
+const MAX_WTXID_MAP: usize = 200_000;
 
 impl SyncState {
     fn orphan_block_count(&self) -> usize {
@@ -571,6 +577,17 @@ pub fn announce_tip(cm: &Connman) {
 
 /// Announces new mempool transactions to peers that relay and whose fee filter they pass.
 pub fn announce_txs(cm: &Connman, events: &[NodeEvent]) {
+    {
+        let mut sync = cm.sync.lock();
+        if sync.wtxids.len() >= MAX_WTXID_MAP {
+            sync.wtxids.clear();
+        }
+        for ev in events {
+            if let NodeEvent::TxAdded { txid, wtxid, .. } = ev {
+                sync.wtxids.insert(wtxid.to_byte_array(), *txid);
+            }
+        }
+    }
     if cm.config.blocks_only {
         return;
     }
@@ -619,12 +636,31 @@ fn have_tx(cm: &Connman, hash: [u8; 32], by_wtxid: bool) -> bool {
             return true;
         }
     }
-    let pool = cm.node.mempool();
     if by_wtxid {
-        pool.entries().any(|e| e.wtxid.to_byte_array() == hash)
+        mempool_tx_by_wtxid(cm, hash).is_some()
     } else {
-        pool.get(&Txid::from_byte_array(hash)).is_some()
+        cm.node
+            .mempool()
+            .get(&Txid::from_byte_array(hash))
+            .is_some()
     }
+}
+
+/// The mempool transaction with this wtxid. Transactions that entered the pool without
+/// an event (reloaded from `mempool.dat`, returned by a reorg) are found by a scan.
+fn mempool_tx_by_wtxid(cm: &Connman, wtxid: [u8; 32]) -> Option<Transaction> {
+    let txid = cm.sync.lock().wtxids.get(&wtxid).copied();
+    let pool = cm.node.mempool();
+    if let Some(e) = txid.and_then(|t| pool.get(&t)) {
+        if e.wtxid.to_byte_array() == wtxid {
+            return Some(e.tx.clone());
+        }
+    }
+    let found = pool
+        .entries()
+        .find(|e| e.wtxid.to_byte_array() == wtxid)
+        .map(|e| e.tx.clone());
+    found
 }
 
 fn tx_relay_refused(cm: &Connman, p: &Peer, what: &str) -> bool {
@@ -723,18 +759,10 @@ fn on_getdata(cm: &Connman, p: &Peer, inv: Vec<Inventory>) {
                     None => not_found.push(i),
                 }
             }
-            Inventory::WTx(w) => {
-                let tx = cm
-                    .node
-                    .mempool()
-                    .entries()
-                    .find(|e| e.wtxid == w)
-                    .map(|e| e.tx.clone());
-                match tx {
-                    Some(tx) => p.send(NetworkMessage::Tx(tx)),
-                    None => not_found.push(i),
-                }
-            }
+            Inventory::WTx(w) => match mempool_tx_by_wtxid(cm, w.to_byte_array()) {
+                Some(tx) => p.send(NetworkMessage::Tx(tx)),
+                None => not_found.push(i),
+            },
             _ => {}
         }
     }
