@@ -16,6 +16,7 @@ NODE_WITNESS = 1 << 3
 MSG_TX = 1
 MSG_BLOCK = 2
 MSG_WTX = 5
+MSG_WITNESS_TX = 0x40000001
 MSG_WITNESS_BLOCK = 0x40000002
 
 
@@ -161,10 +162,12 @@ class P2PConnection:
                 return m[1]
         raise AssertionError(f"no {command} message within {timeout}s (got {[c for c, _ in self.received]})")
 
-    def handshake(self, nonce=12345, user_agent="/python-p2p:0.1/", relay=True):
-        """Sends version, waits for the node's verack, sends verack. Returns the commands
-        the node sent up to and including its verack."""
+    def handshake(self, nonce=12345, user_agent="/python-p2p:0.1/", relay=True, wtxidrelay=False):
+        """Sends version (and wtxidrelay if asked), waits for the node's verack, sends
+        verack. Returns the commands the node sent up to and including its verack."""
         self.send("version", version_payload(nonce, user_agent, relay=relay))
+        if wtxidrelay:
+            self.send("wtxidrelay")
         self.wait_for("verack")
         before = [c for c, _ in self.received]
         self.send("verack")
