@@ -37,7 +37,8 @@ const MAX_ORPHAN_TXS: usize = 100;
 const ORPHAN_TX_EXPIRE: Duration = Duration::from_secs(20 * 60);
 /// Blocks whose parent is unknown, kept until it arrives.
 const MAX_ORPHAN_BLOCKS: usize = 64;
-/// Headers received whose blocks we do not have yet (bounds memory under header spam).
+/// Headers received whose blocks we do not have yet, at most (bounds memory under
+/// header spam).
 const MAX_PENDING_HEADERS: usize = 200_000;
 /// Core's `PING_INTERVAL` and `TIMEOUT_INTERVAL`; the handshake timeout is `-peertimeout`'s
 /// default.
@@ -401,10 +402,16 @@ fn on_headers(cm: &Arc<Connman>, p: &Arc<Peer>, hs: Vec<Header>) {
         if have[i] {
             continue;
         }
-        if sync.pending_headers.len() < MAX_PENDING_HEADERS {
-            sync.pending_headers.insert(*hash, base + 1 + i as u32);
-            st.to_fetch.push_back(*hash);
+        // Full only if peers announced headers whose blocks never came: forgetting them
+        // costs at most a `getheaders` round trip, while refusing new ones would stall.
+        if sync.pending_headers.len() >= MAX_PENDING_HEADERS {
+            sync.pending_headers.clear();
         }
+        sync.pending_headers.insert(*hash, base + 1 + i as u32);
+        if st.to_fetch.len() >= MAX_PENDING_HEADERS {
+            st.to_fetch.clear();
+        }
+        st.to_fetch.push_back(*hash);
     }
     if st.best_known.is_none_or(|(_, h)| h < last.1) {
         st.best_known = Some(last);
