@@ -84,6 +84,7 @@ class P2PConnectionsTest(HashviveTestFramework):
         self.restart(1, ["-blocksonly"])
         assert_equal(n1.getnetworkinfo()["localrelay"], False)
         self.connect_nodes(1, 0)
+        self.sync_blocks()
         peer = [p for p in n0.getpeerinfo() if p["subver"].endswith("(testnode1)/")][0]
         assert_equal(peer["relaytxes"], False)
         cb = n0.getblock(n0.getblockhash(1), 2)["tx"][0]["txid"]

@@ -106,6 +106,23 @@ class P2PRelayTest(HashviveTestFramework):
         p.sync_with_ping()
         assert "getdata" not in [c for c, _ in p.received[seen:]]
 
+        self.log("an orphan whose parent is confirmed by a later block is accepted then")
+        self.connect_nodes(1, 0)
+        self.sync_blocks()
+        self.disconnect_nodes(1, 0)
+        cb4 = n1.getblock(n1.getblockhash(4), 2)["tx"][0]["txid"]
+        parent2 = spend_op_true(cb4, 0, 50 * COIN, fee=1000)
+        n1.sendrawtransaction(parent2.hex())
+        block = n1.generatetoaddress(1, ADDR)[0]
+        child2 = spend_op_true(parent2.txid(), 0, 50 * COIN - 1000, fee=1000)
+        p.send("tx", child2.serialize())
+        assert_equal(parse_inv(p.wait_for("getdata")), [(MSG_WITNESS_TX, parent2.txid())])
+        p.send("notfound", inv_payload([(MSG_WITNESS_TX, parent2.txid())]))
+        p.sync_with_ping()
+        assert child2.txid() not in n0.getrawmempool()
+        p.send("block", bytes.fromhex(n1.getblock(block, 0)))
+        wait_until(lambda: child2.txid() in n0.getrawmempool(), what="orphan accepted after the block")
+
         self.log("-blocksonly: relay=0 in version, and a peer announcing transactions is dropped")
         p.close()
         q.close()

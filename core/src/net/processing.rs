@@ -578,8 +578,34 @@ pub fn announce_tip(cm: &Connman) {
         }
     }
     drop(chain);
-    // A new tip may make refused transactions valid (Core clears its reject filter).
+    // A new tip may make refused transactions valid (Core clears its reject filter), and
+    // may hold the coins an orphan was missing (a peer ahead of us relayed it early).
     cm.sync.lock().recent_rejects.clear();
+    retry_orphans(cm);
+}
+
+/// Offers every orphan to the mempool again, keeping those still missing inputs.
+fn retry_orphans(cm: &Connman) {
+    let orphans: Vec<(Txid, Transaction)> = cm
+        .sync
+        .lock()
+        .orphan_txs
+        .iter()
+        .map(|(t, o)| (*t, o.tx.clone()))
+        .collect();
+    for (txid, tx) in orphans {
+        match cm.node.accept_to_mempool(&tx, false, None) {
+            Err(r) if r.missing_inputs => continue,
+            Ok(_) => {
+                cm.sync.lock().orphan_txs.remove(&txid);
+                log_debug!("mempool", "accepted orphan tx {txid} after a new tip");
+                process_orphans(cm, txid);
+            }
+            Err(_) => {
+                cm.sync.lock().orphan_txs.remove(&txid);
+            }
+        }
+    }
 }
 
 /// Announces new mempool transactions to peers that relay and whose fee filter they pass.
