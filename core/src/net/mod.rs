@@ -453,7 +453,12 @@ impl Connman {
         let c = Arc::clone(self);
         let p = Arc::clone(&peer);
         let reader_thread = spawn(&format!("net-recv-{id}"), move || {
-            c.read_loop(&p, reader);
+            // A bug hit by one peer's message must not leave that peer half-registered
+            // or take other peers down: the peer is dropped and the node carries on.
+            let run = std::panic::AssertUnwindSafe(|| c.read_loop(&p, reader));
+            if std::panic::catch_unwind(run).is_err() {
+                log_info!("ERROR: internal error while processing a message from peer={id}; disconnecting it");
+            }
             c.remove_peer(&p);
         });
         let mut threads = self.threads.lock();
