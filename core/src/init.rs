@@ -11,6 +11,7 @@ use crate::chainparams::ChainParams;
 use crate::interfaces::{Chain, NodeChain, WalletLoader};
 use crate::log_info;
 use crate::logging::{self, LogConfig};
+use crate::net::{self, Connman, NetConfig};
 use crate::node::Node;
 use crate::rpc::auth::{Authenticator, CookieFile, COOKIE_USER};
 use crate::rpc::server::{RpcServer, ServerConfig, Subnet};
@@ -57,23 +58,27 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "logratelimit" Ignored "Accepted for compatibility; not implemented",
     "v2transport" Ignored "Accepted for compatibility; not implemented",
     "debugexclude" List "Exclude debug and trace logging for a category (repeatable)",
-    "uacomment" Ignored "Accepted for compatibility; not implemented",
+    "uacomment" List "Append comment to the user agent string",
     "logthreadnames" Single "Prepend debug output with name of the originating thread",
     "par" Ignored "Accepted for compatibility; not implemented",
     "unsafesqlitesync" Ignored "Accepted for compatibility; not implemented",
     "rpcdoccheck" Ignored "Accepted for compatibility; not implemented",
-    "port" Ignored "P2P port (P2P is not implemented yet)",
-    "listen" Ignored "P2P listening (P2P is not implemented yet)",
-    "bind" Ignored "P2P bind address (P2P is not implemented yet)",
-    "connect" Ignored "P2P connections (P2P is not implemented yet)",
-    "addnode" Ignored "P2P connections (P2P is not implemented yet)",
-    "discover" Ignored "P2P address discovery (P2P is not implemented yet)",
-    "dnsseed" Ignored "P2P DNS seeding (P2P is not implemented yet)",
-    "fixedseeds" Ignored "P2P fixed seeds (P2P is not implemented yet)",
+    "port" Single "Listen for connections on <port> (regtest default: 18444)",
+    "listen" Single "Accept connections from outside (default: 1 if no -connect)",
+    "bind" List "Bind to given address and always listen on it (default: 0.0.0.0)",
+    "connect" List "Connect only to the specified node(s); -connect=0 disables automatic connections",
+    "addnode" List "Add a node to connect to and attempt to keep the connection open",
+    "maxconnections" Single "Maintain at most <n> automatic connections to peers (default: 125)",
+    "whitelist" List "Add permission flags to the peers connecting from the given IP address or subnet ([permissions@]IP/CIDR; default permissions: relay,noban,mempool,download)",
+    "blocksonly" Single "Whether to reject transactions from network peers (default: 0)",
+    "networkactive" Single "Enable all P2P network activity (default: 1). Can be changed by the setnetworkactive RPC command",
+    "discover" Ignored "Address discovery (not used on regtest)",
+    "dnsseed" Ignored "DNS seeding (regtest has no DNS seeds)",
+    "fixedseeds" Ignored "Fixed seeds (regtest has none)",
     "listenonion" Ignored "Tor (not implemented)",
     "upnp" Ignored "UPnP (not implemented)",
     "natpmp" Ignored "NAT-PMP (not implemented)",
-    "peertimeout" Ignored "P2P timeout (P2P is not implemented yet)",
+    "peertimeout" Ignored "P2P inactivity timeout (not implemented; the handshake must finish within 60 s)",
     "disablewallet" Single "Do not load the wallet and disable wallet RPC calls",
     "walletdir" Single "Specify directory to hold wallets (default: <datadir>/wallets if it exists, otherwise <datadir>)",
     "wallet" Ignored "The wallet is not implemented yet",
@@ -175,6 +180,63 @@ fn parse_fee_rate(v: &str) -> Option<u64> {
     bitcoin::Amount::from_str_in(v.trim(), bitcoin::Denomination::Bitcoin)
         .ok()
         .map(|a| a.to_sat())
+}
+
+/// The P2P settings: `-listen`, `-bind`, `-port`, `-connect`, `-addnode`,
+/// `-maxconnections`, `-whitelist`, `-blocksonly`, `-uacomment`, `-networkactive`.
+fn net_config(args: &ArgsManager, params: &ChainParams) -> Result<NetConfig, String> {
+    let comments = args.get_args("uacomment");
+    if let Some(bad) = comments.iter().find(|c| !net::is_safe_ua_comment(c)) {
+        return Err(e(format!(
+            "User Agent comment ({bad}) contains unsafe characters."
+        )));
+    }
+    let user_agent = net::user_agent(&comments);
+    if user_agent.len() > 256 {
+        return Err(e(format!("Total length of network version string ({}) exceeds maximum length (256). Reduce the number or size of uacomments.", user_agent.len())));
+    }
+    let port = args
+        .get_int("port", i64::from(params.p2p_port))
+        .map_err(|err| err.to_string())?;
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| e(format!("Invalid port specified in -port: '{port}'")))?;
+    let connect = args.get_args("connect");
+    // As in Core, connecting only to given nodes turns listening off unless asked for.
+    let connect_only = connect.iter().any(|c| c != "0");
+    let mut bind = Vec::new();
+    for b in args.get_args("bind") {
+        let addr = b.strip_suffix("=onion").unwrap_or(&b);
+        bind.push(
+            parse_bind(addr, port)
+                .ok_or_else(|| e(format!("Cannot resolve -bind address: '{b}'")))?,
+        );
+    }
+    if bind.is_empty() {
+        bind.push(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    let whitelist = args
+        .get_args("whitelist")
+        .iter()
+        .map(|w| net::parse_whitelist(w).map_err(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let max_connections = args
+        .get_int("maxconnections", net::DEFAULT_MAX_CONNECTIONS as i64)
+        .map_err(|err| err.to_string())?
+        .max(0) as usize;
+    Ok(NetConfig {
+        listen: args.get_bool("listen", !connect_only),
+        bind,
+        default_port: port,
+        connect,
+        addnode: args.get_args("addnode"),
+        max_connections,
+        whitelist,
+        blocks_only: args.get_bool("blocksonly", false),
+        user_agent,
+        network_active: args.get_bool("networkactive", true),
+    })
 }
 
 /// Runs the daemon until `stop` or a signal; returns the process exit code.
@@ -370,12 +432,13 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
         );
     }
     install_signal_handlers();
+    let connman = Connman::start(Arc::clone(&node), net_config(&args, &params)?).map_err(e)?;
 
     let rw_settings = Arc::new(RwSettings::open(&chain_dir.join("settings.json")).map_err(e)?);
-    let rpc_context = Arc::new(RpcContext::new(
-        Arc::clone(&node),
-        log_path.clone().unwrap_or_default(),
-    ));
+    let rpc_context = Arc::new(
+        RpcContext::new(Arc::clone(&node), log_path.clone().unwrap_or_default())
+            .with_net(Arc::clone(&connman)),
+    );
     let wallet_enabled = !args.get_bool("disablewallet", false);
     if wallet_enabled {
         let wallet_dir = match args.get_arg("walletdir") {
@@ -496,6 +559,7 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
     if let Some(server) = &server {
         server.stop(Duration::from_secs(10));
     }
+    connman.stop();
     node.signals().push([Signal::Flushed(node.locator())]);
     node.signals().sync();
     if wallet_enabled {

@@ -1,5 +1,5 @@
 //! hashvive-core: the node's domain logic (chain parameters, settings, logging, storage,
-//! validation, chainstate, mempool, mining, the JSON-RPC server and client).
+//! validation, chainstate, mempool, mining, the P2P network layer, the JSON-RPC server and client).
 
 #![warn(missing_docs)]
 
@@ -16,6 +16,7 @@ pub mod logging;
 pub mod mempool;
 pub mod mempool_persist;
 pub mod mining;
+pub mod net;
 pub mod node;
 pub mod policy;
 pub mod rpc;

@@ -30,6 +30,26 @@ pub struct TipInfo {
     pub height: u32,
 }
 
+/// Something that happened in the node, for subscribers such as the P2P layer.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// The active tip moved.
+    TipChanged(TipInfo),
+    /// A transaction entered the mempool (not through `testmempoolaccept`).
+    TxAdded {
+        /// Its txid.
+        txid: bitcoin::Txid,
+        /// Its wtxid.
+        wtxid: bitcoin::Wtxid,
+        /// Its fee rate in sat/kvB.
+        fee_rate: u64,
+    },
+}
+
+/// A subscriber to [`NodeEvent`]s. It runs with the chainstate locked, so it must only
+/// hand the event over (e.g. to a channel).
+pub type EventHandler = Box<dyn Fn(&NodeEvent) + Send + Sync>;
+
 /// A running node.
 pub struct Node {
     params: ChainParams,
@@ -46,6 +66,7 @@ pub struct Node {
     shutdown_cv: Condvar,
     started: Instant,
     signals: ValidationSignals,
+    subscribers: Mutex<Vec<EventHandler>>,
 }
 
 impl Node {
@@ -74,6 +95,7 @@ impl Node {
             shutdown_cv: Condvar::new(),
             started: Instant::now(),
             signals: ValidationSignals::new(),
+            subscribers: Mutex::new(Vec::new()),
         })
     }
 
@@ -131,6 +153,19 @@ impl Node {
         if *tip != info {
             *tip = info;
             self.tip_changed.notify_all();
+            drop(tip);
+            self.notify(&NodeEvent::TipChanged(info));
+        }
+    }
+
+    /// Registers `f` to receive every [`NodeEvent`].
+    pub fn subscribe(&self, f: EventHandler) {
+        self.subscribers.lock().push(f);
+    }
+
+    fn notify(&self, ev: &NodeEvent) {
+        for f in self.subscribers.lock().iter() {
+            f(ev);
         }
     }
 
@@ -232,6 +267,13 @@ impl Node {
             if !test_only && pool.parents(tx).is_empty() {
                 let feerate = a.fee as f64 * 1000.0 / a.vsize as f64;
                 self.fees.lock().track(a.txid, feerate, chain.height());
+            }
+            if !test_only {
+                self.notify(&NodeEvent::TxAdded {
+                    txid: a.txid,
+                    wtxid: a.wtxid,
+                    fee_rate: a.fee * 1000 / a.vsize.max(1),
+                });
             }
         }
         let mut signals = Vec::new();

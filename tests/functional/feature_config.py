@@ -53,19 +53,20 @@ class ConfigTest(HashviveTestFramework):
             f.write("regtest=1\nrpcservertimeout=60\nserver=0\nincludeconf=other.conf\n")
             f.write("[main]\nrpcport=1\n[test]\nrpcport=2\n")
             f.write(f"[regtest]\nrpcport={node.rpc_port}\nserver=1\nunknownoption=5\n")
+            f.write(f"port={node.p2p_port}\nbind=127.0.0.1\n")
         node.start(wait=False)
         node.wait_for_rpc_connection("frominclude", "incpass")
         assert_equal(node.getblockcount(), 0)
         with open(node.debug_log) as f:
             log = f.read()
         assert "Ignoring unknown configuration value unknownoption" in log
-        for opt in ("logsourcelocations", "loglevel", "v2transport", "uacomment"):
+        for opt in ("logsourcelocations", "loglevel", "v2transport"):
             assert f"Ignoring unsupported option -{opt}" in log, opt
         node.stop()
 
         self.log("command line beats the config file; -noserver disables RPC")
         with open(conf, "w") as f:
-            f.write(f"regtest=1\n[regtest]\nrpcport={node.rpc_port + 1}\n")
+            f.write(f"regtest=1\n[regtest]\nrpcport={node.rpc_port + 1}\nport={node.p2p_port}\nbind=127.0.0.1\n")
         node.start([f"-rpcport={node.rpc_port}"])
         node.stop()
         node.start(["-noserver"], wait=False)

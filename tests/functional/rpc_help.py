@@ -15,7 +15,7 @@ class HelpTest(HashviveTestFramework):
 
         self.log("help lists commands by group")
         text = rpc.help()
-        for group in ["== Blockchain ==", "== Control ==", "== Generating ==", "== Mining ==",
+        for group in ["== Blockchain ==", "== Control ==", "== Generating ==", "== Mining ==", "== Network ==",
                       "== Rawtransactions ==", "== Util =="]:
             assert group in text, group
         commands = [line.split()[0] for line in text.splitlines() if line and not line.startswith("==")]

@@ -189,6 +189,7 @@ fn param_shape(name: &str) -> Shape {
         "hash_type",
         "current_tip",
         "address_type",
+        "node",
     ];
     const ARRAYS: &[&str] = &[
         "transactions",
@@ -233,6 +234,8 @@ pub struct RpcContext {
     pub client_commands: Arc<ClientCommands>,
     /// What `echoipc` goes through: this process's, or a wallet process's.
     echo: RwLock<Arc<dyn interfaces::Echo>>,
+    /// The P2P connection manager, for the network RPCs (`None` without networking).
+    pub net: Option<Arc<crate::net::Connman>>,
     active: Mutex<Vec<ActiveCall>>,
     next_call: AtomicU64,
 }
@@ -248,15 +251,23 @@ impl RpcContext {
         commands.extend(super::rawtx::commands());
         commands.extend(super::sign::commands());
         commands.extend(super::util::commands());
+        commands.extend(super::net::commands());
         RpcContext {
             node,
             commands,
             log_path,
             client_commands: Arc::default(),
             echo: RwLock::new(Arc::new(interfaces::LocalEcho)),
+            net: None,
             active: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(0),
         }
+    }
+
+    /// Gives the network RPCs their connection manager.
+    pub fn with_net(mut self, net: Arc<crate::net::Connman>) -> Self {
+        self.net = Some(net);
+        self
     }
 
     /// Looks up a command.

@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn every_command_has_an_entry() {
-        use crate::rpc::{blockchain, control, mempool, mining, rawtx, sign, util};
+        use crate::rpc::{blockchain, control, mempool, mining, net, rawtx, sign, util};
         let all = [
             control::commands(),
             blockchain::commands(),
@@ -128,6 +128,7 @@ mod tests {
             rawtx::commands(),
             sign::commands(),
             util::commands(),
+            net::commands(),
         ];
         for cmd in all.iter().flatten() {
             let text = render(cmd.name, &cmd.usage()).unwrap_or_else(|| panic!("{}", cmd.name));

@@ -11,6 +11,7 @@ pub mod error;
 pub mod help;
 pub mod mempool;
 pub mod mining;
+pub mod net;
 pub mod params;
 pub mod rawtx;
 pub mod server;

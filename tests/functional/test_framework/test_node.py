@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from .authproxy import AuthServiceProxy, JSONRPCException
-from .util import rpc_port
+from .util import p2p_port, rpc_port
 
 
 class TestNode:
@@ -18,6 +18,7 @@ class TestNode:
         self.binary = binary
         self.cli_binary = cli_binary
         self.rpc_port = rpc_port(index)
+        self.p2p_port = p2p_port(index)
         self.process = None
         self.rpc = None
         self.stdout_path = os.path.join(self.datadir, "stdout.txt")
@@ -28,6 +29,9 @@ class TestNode:
         with open(os.path.join(self.datadir, "hashvive.conf"), "w") as f:
             f.write("regtest=1\n[regtest]\n")
             f.write(f"rpcport={self.rpc_port}\n")
+            # Every node listens on its own port, on loopback only, as in Core's framework.
+            f.write(f"port={self.p2p_port}\n")
+            f.write("bind=127.0.0.1\n")
             f.write("rpcservertimeout=60\n")
             for line in extra_lines:
                 f.write(line + "\n")

@@ -51,3 +51,13 @@ def port_base():
 
 def rpc_port(n):
     return port_base() + n
+
+
+MAX_NODES = 4
+
+
+def p2p_port(n):
+    """P2P ports: also derived from the process id, in a range (4000-12000) disjoint from
+    the RPC ports and below the kernel's ephemeral ports."""
+    assert n < MAX_NODES
+    return 4000 + (os.getpid() % 2000) * MAX_NODES + n
