@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use crate::args::{default_datadir, specs, ArgKind, ArgSpec, ArgsError, ArgsManager};
 use crate::chainparams::ChainParams;
+use crate::interfaces::{Chain, NodeChain, WalletLoader};
 use crate::log_info;
 use crate::logging::{self, LogConfig};
 use crate::node::Node;
 use crate::rpc::auth::{Authenticator, CookieFile, COOKIE_USER};
 use crate::rpc::server::{RpcServer, ServerConfig, Subnet};
 use crate::rpc::RpcContext;
+use crate::settings::RwSettings;
+use crate::signals::Signal;
 
 /// Options of `hashvived`.
 pub const DAEMON_ARGS: &[ArgSpec] = specs![
@@ -71,10 +74,21 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "upnp" Ignored "UPnP (not implemented)",
     "natpmp" Ignored "NAT-PMP (not implemented)",
     "peertimeout" Ignored "P2P timeout (P2P is not implemented yet)",
-    "disablewallet" Ignored "The wallet is not implemented yet",
-    "wallet" Ignored "The wallet is not implemented yet",
-    "keypool" Ignored "The wallet is not implemented yet",
-    "fallbackfee" Ignored "The wallet is not implemented yet",
+    "disablewallet" Single "Do not load the wallet and disable wallet RPC calls",
+    "walletdir" Single "Specify directory to hold wallets (default: <datadir>/wallets if it exists, otherwise <datadir>)",
+    "wallet" List "Specify wallet path to load at startup. Can be used multiple times to load multiple wallets. Path is to a directory containing wallet data and log files. If the path is not absolute, it is interpreted relative to <walletdir>. This only loads existing wallets and does not create new ones. For backwards compatibility this also accepts names of existing top-level data files in <walletdir>.",
+    "keypool" Single "Set key pool size to <n> (default: 1000). Warning: Smaller sizes may increase the risk of losing funds when restoring from an old backup, if none of the addresses in the original keypool have been used.",
+    "fallbackfee" Single "A fee rate (in BTC/kvB) that will be used when fee estimation has insufficient data. 0 to entirely disable the fallbackfee feature. (default: 0.00)",
+    "paytxfee" Single "Fee rate (in BTC/kvB) to add to transactions you send (default: 0.00)",
+    "mintxfee" Single "Fee rates (in BTC/kvB) smaller than this are considered zero fee for transaction creation (default: 0.00001)",
+    "maxtxfee" Single "Maximum total fees (in BTC) to use in a single wallet transaction; setting this too low may abort large transactions (default: 0.10)",
+    "txconfirmtarget" Single "If paytxfee is not set, include enough fee so transactions begin confirmation on average within n blocks (default: 6)",
+    "walletrbf" Single "Send transactions with full-RBF opt-in enabled (RPC only, default: 1)",
+    "spendzeroconfchange" Single "Spend unconfirmed change when sending transactions (default: 1)",
+    "addresstype" Single "What type of addresses to use (\"legacy\", \"p2sh-segwit\", \"bech32\", or \"bech32m\", default: \"bech32\")",
+    "changetype" Single "What type of change to use (\"legacy\", \"p2sh-segwit\", \"bech32\", or \"bech32m\"). Default is \"legacy\" when -addresstype=legacy, else it is an implementation detail.",
+    "walletbroadcast" Single "Make the wallet broadcast transactions (default: 1)",
+    "avoidpartialspends" Single "Group outputs by address, selecting many (possibly all) or none, instead of selecting on a per-output basis. (default: 0)",
     "deprecatedrpc" Ignored "No deprecated RPCs exist yet",
 ];
 
@@ -156,6 +170,12 @@ pub fn run_daemon(argv: Vec<String>) -> i32 {
             1
         }
     }
+}
+
+/// The wallet component for `chain`: where the wallet plugs into the node. `None` means
+/// this build has no wallet.
+fn make_wallet_loader(chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
+    Some(crate::wallet::Loader::new(chain))
 }
 
 fn e(err: impl std::fmt::Display) -> String {
@@ -265,6 +285,44 @@ fn run(argv: Vec<String>) -> Result<(), String> {
     }
     install_signal_handlers();
 
+    let rw_settings = Arc::new(RwSettings::open(&chain_dir.join("settings.json")).map_err(e)?);
+    let rpc_context = Arc::new(RpcContext::new(
+        Arc::clone(&node),
+        log_path.clone().unwrap_or_default(),
+    ));
+    let wallet_loader = if args.get_bool("disablewallet", false) {
+        log_info!("Wallet disabled!");
+        None
+    } else {
+        let wallet_dir = match args.get_arg("walletdir") {
+            Some(d) if !d.is_empty() => {
+                let p = crate::args::abs_path(&datadir, &d);
+                if !p.is_dir() {
+                    return Err(e(format!(
+                        "Specified -walletdir \"{}\" does not exist",
+                        p.display()
+                    )));
+                }
+                p
+            }
+            _ => chain_dir.join("wallets"),
+        };
+        let chain: Arc<dyn Chain> = Arc::new(NodeChain::new(
+            Arc::clone(&node),
+            Arc::clone(&rpc_context.client_commands),
+            Arc::new(args.clone()),
+            Arc::clone(&rw_settings),
+            wallet_dir,
+        ));
+        make_wallet_loader(chain)
+    };
+    if let Some(loader) = &wallet_loader {
+        loader.register_rpcs();
+        loader.verify().map_err(e)?;
+        loader.load().map_err(e)?;
+        loader.start();
+    }
+
     let mut cookie: Option<CookieFile> = None;
     let server = if args.get_bool("server", true) {
         let mut auth = Authenticator::default();
@@ -309,10 +367,7 @@ fn run(argv: Vec<String>) -> Result<(), String> {
             .get_int("rpcservertimeout", 30)
             .map_err(|err| err.to_string())?
             .max(1) as u64;
-        let ctx = Arc::new(RpcContext::new(
-            Arc::clone(&node),
-            log_path.clone().unwrap_or_default(),
-        ));
+        let ctx = Arc::clone(&rpc_context);
         let allow = args
             .get_args("rpcallowip")
             .iter()
@@ -354,6 +409,13 @@ fn run(argv: Vec<String>) -> Result<(), String> {
     if let Some(server) = &server {
         server.stop(Duration::from_secs(10));
     }
+    node.signals().push([Signal::Flushed(node.locator())]);
+    node.signals().sync();
+    if let Some(loader) = &wallet_loader {
+        loader.flush();
+        loader.stop();
+    }
+    node.signals().stop();
     if persist_mempool {
         match node.save_mempool() {
             Ok(n) => log_info!("Dumped mempool: {n} transactions"),

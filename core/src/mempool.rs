@@ -93,6 +93,46 @@ pub struct Accepted {
     pub replaced: Vec<Txid>,
 }
 
+/// Why a transaction left the mempool (Core's `MemPoolRemovalReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalReason {
+    /// Expired from the mempool.
+    Expiry,
+    /// Evicted by the size limit.
+    SizeLimit,
+    /// Removed for a reorganisation (no longer valid on the new chain).
+    Reorg,
+    /// Confirmed in a block.
+    Block,
+    /// Conflicted with a transaction in a block.
+    Conflict,
+    /// Replaced by a higher-fee transaction.
+    Replaced,
+}
+
+impl RemovalReason {
+    /// Core's name for the reason, as in its logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalReason::Expiry => "expiry",
+            RemovalReason::SizeLimit => "sizelimit",
+            RemovalReason::Reorg => "reorg",
+            RemovalReason::Block => "block",
+            RemovalReason::Conflict => "conflict",
+            RemovalReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// A change of the pool, kept for the node to pass on as notifications.
+#[derive(Debug, Clone)]
+pub enum PoolEvent {
+    /// A transaction entered the pool.
+    Added(Transaction),
+    /// A transaction left the pool.
+    Removed(Transaction, RemovalReason),
+}
+
 /// The memory pool.
 #[derive(Debug, Default, Clone)]
 pub struct Mempool {
@@ -100,6 +140,8 @@ pub struct Mempool {
     spenders: HashMap<OutPoint, Txid>,
     /// Counts additions and removals (`getrawmempool` `mempool_sequence`).
     sequence: u64,
+    /// Changes not yet taken by [`Mempool::take_events`]; recorded only when enabled.
+    events: Option<Vec<PoolEvent>>,
     /// `-minrelaytxfee` in sat/kvB.
     pub min_relay_fee: u64,
 }
@@ -111,8 +153,19 @@ impl Mempool {
             entries: HashMap::new(),
             spenders: HashMap::new(),
             sequence: 0,
+            events: None,
             min_relay_fee,
         }
+    }
+
+    /// Starts recording [`PoolEvent`]s (the node does once it has listeners).
+    pub fn record_events(&mut self) {
+        self.events.get_or_insert_with(Vec::new);
+    }
+
+    /// Takes the changes recorded since the last call.
+    pub fn take_events(&mut self) -> Vec<PoolEvent> {
+        self.events.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Number of transactions.
@@ -202,15 +255,21 @@ impl Mempool {
 
     fn insert(&mut self, entry: Entry) {
         self.sequence += 1;
+        if let Some(events) = &mut self.events {
+            events.push(PoolEvent::Added(entry.tx.clone()));
+        }
         for input in &entry.tx.input {
             self.spenders.insert(input.previous_output, entry.txid);
         }
         self.entries.insert(entry.txid, entry);
     }
 
-    fn remove_one(&mut self, txid: &Txid) -> Option<Entry> {
+    fn remove_one(&mut self, txid: &Txid, reason: RemovalReason) -> Option<Entry> {
         let e = self.entries.remove(txid)?;
         self.sequence += 1;
+        if let Some(events) = &mut self.events {
+            events.push(PoolEvent::Removed(e.tx.clone(), reason));
+        }
         for input in &e.tx.input {
             if self.spenders.get(&input.previous_output) == Some(txid) {
                 self.spenders.remove(&input.previous_output);
@@ -220,11 +279,11 @@ impl Mempool {
     }
 
     /// Removes a transaction and everything that depends on it.
-    pub fn remove_recursive(&mut self, txid: &Txid) {
+    pub fn remove_recursive(&mut self, txid: &Txid, reason: RemovalReason) {
         let mut all = self.descendants(txid);
         all.insert(*txid);
         for t in all {
-            self.remove_one(&t);
+            self.remove_one(&t, reason);
         }
     }
 
@@ -233,11 +292,11 @@ impl Mempool {
     pub fn remove_for_block(&mut self, txs: &[Transaction]) {
         for tx in txs {
             let txid = tx.compute_txid();
-            self.remove_one(&txid);
+            self.remove_one(&txid, RemovalReason::Block);
             for input in &tx.input {
                 if let Some(conflict) = self.spenders.get(&input.previous_output).copied() {
                     if conflict != txid {
-                        self.remove_recursive(&conflict);
+                        self.remove_recursive(&conflict, RemovalReason::Conflict);
                     }
                 }
             }
@@ -431,7 +490,7 @@ impl Mempool {
         let replaced: Vec<Txid> = evict.into_iter().collect();
         if !test_only {
             for r in &replaced {
-                self.remove_one(r);
+                self.remove_one(r, RemovalReason::Replaced);
             }
             self.insert(Entry {
                 tx: tx.clone(),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitcoin::{Amount, Block, BlockHash, ScriptBuf};
@@ -11,8 +12,9 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::chainparams::ChainParams;
 use crate::chainstate::{ChainError, ChainEvent, ChainState};
 use crate::fees::FeeEstimator;
-use crate::mempool::{Accepted, Mempool, Reject};
+use crate::mempool::{Accepted, Mempool, PoolEvent, Reject, RemovalReason};
 use crate::mining::{assemble_block, solve};
+use crate::signals::{Signal, ValidationSignals};
 use crate::time;
 
 /// Weight available to mempool transactions in a mined block: the consensus limit minus
@@ -43,6 +45,7 @@ pub struct Node {
     shutdown_lock: Mutex<()>,
     shutdown_cv: Condvar,
     started: Instant,
+    signals: ValidationSignals,
 }
 
 impl Node {
@@ -70,6 +73,7 @@ impl Node {
             shutdown_lock: Mutex::new(()),
             shutdown_cv: Condvar::new(),
             started: Instant::now(),
+            signals: ValidationSignals::new(),
         })
     }
 
@@ -86,6 +90,31 @@ impl Node {
     /// Locks the chainstate for reading or changing it.
     pub fn chain(&self) -> MutexGuard<'_, ChainState> {
         self.chain.lock()
+    }
+
+    /// The notification queue (`Chain::handle_notifications`).
+    pub fn signals(&self) -> &ValidationSignals {
+        &self.signals
+    }
+
+    /// A block locator for the active tip: the last 10 blocks, then exponentially
+    /// sparser back to genesis.
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let chain = self.chain.lock();
+        let mut out = Vec::new();
+        let mut height = i64::from(chain.height());
+        let mut step = 1;
+        while height >= 0 {
+            out.extend(chain.hash_at(height as u32));
+            if out.len() >= 10 {
+                step *= 2;
+            }
+            height -= step;
+        }
+        if out.last() != chain.hash_at(0).as_ref() {
+            out.extend(chain.hash_at(0));
+        }
+        out
     }
 
     /// Seconds since the node started.
@@ -118,15 +147,22 @@ impl Node {
         let events = chain.take_events();
         if !events.is_empty() {
             self.update_mempool(&chain, events);
+            self.signals.push([Signal::UpdatedTip]);
         }
         self.publish_tip(&chain);
         out
     }
 
     /// Removes confirmed and conflicting transactions; after a reorganisation, offers the
-    /// disconnected blocks' transactions and the old pool to the mempool again.
+    /// disconnected blocks' transactions and the old pool to the mempool again. Listeners
+    /// hear about every change in this order.
     fn update_mempool(&self, chain: &ChainState, events: Vec<ChainEvent>) {
         let mut pool = self.mempool.lock();
+        let notify = self.signals.has_clients();
+        if notify {
+            pool.record_events();
+        }
+        let mut signals = Vec::new();
         let mut resurrect: Vec<bitcoin::Transaction> = Vec::new();
         for event in events {
             match event {
@@ -140,20 +176,43 @@ impl Node {
                             .lock()
                             .process_block(height as u32, &txids, |t| pool.get(t).is_some());
                     }
+                    if notify {
+                        pool_signals(&mut pool, &mut signals, None);
+                        let hash = block.block_hash();
+                        let height = chain.entry(&hash).map_or(0, |e| e.height);
+                        signals.push(Signal::BlockConnected(Arc::new(block), hash, height));
+                    }
                 }
                 // Blocks are disconnected tip first; keep older blocks' transactions first.
                 ChainEvent::Disconnected(block) => {
-                    resurrect.splice(0..0, block.txdata.into_iter().skip(1));
+                    resurrect.splice(0..0, block.txdata.iter().skip(1).cloned());
+                    if notify {
+                        let hash = block.block_hash();
+                        let height = chain.entry(&hash).map_or(0, |e| e.height);
+                        signals.push(Signal::BlockDisconnected(Arc::new(block), hash, height));
+                    }
                 }
             }
         }
         if !resurrect.is_empty() {
             let old = pool.drain();
+            let mut was_pooled: std::collections::HashMap<bitcoin::Txid, bitcoin::Transaction> =
+                old.iter()
+                    .map(|tx| (tx.compute_txid(), tx.clone()))
+                    .collect();
             for tx in resurrect.into_iter().chain(old) {
                 // Transactions confirmed again or now invalid are simply dropped.
                 let _ = pool.accept(chain, &tx, false, None);
             }
+            if notify {
+                pool_signals(&mut pool, &mut signals, Some(&mut was_pooled));
+                // Pooled before the reorganisation but not valid after it.
+                for tx in was_pooled.into_values() {
+                    signals.push(Signal::TxRemoved(Arc::new(tx), RemovalReason::Reorg));
+                }
+            }
         }
+        self.signals.push(signals);
     }
 
     /// Offers a transaction to the mempool (`sendrawtransaction`, `testmempoolaccept`).
@@ -165,6 +224,9 @@ impl Node {
     ) -> Result<Accepted, Reject> {
         let chain = self.chain.lock();
         let mut pool = self.mempool.lock();
+        if !test_only && self.signals.has_clients() {
+            pool.record_events();
+        }
         let result = pool.accept(&chain, tx, test_only, max_fee_rate);
         if let Ok(a) = &result {
             if !test_only && pool.parents(tx).is_empty() {
@@ -172,6 +234,9 @@ impl Node {
                 self.fees.lock().track(a.txid, feerate, chain.height());
             }
         }
+        let mut signals = Vec::new();
+        pool_signals(&mut pool, &mut signals, None);
+        self.signals.push(signals);
         result
     }
 
@@ -199,10 +264,16 @@ impl Node {
         let txs = crate::mempool_persist::load(&self.mempool_path())?;
         let chain = self.chain.lock();
         let mut pool = self.mempool.lock();
+        if self.signals.has_clients() {
+            pool.record_events();
+        }
         let accepted = txs
             .iter()
             .filter(|tx| pool.accept(&chain, tx, false, None).is_ok())
             .count();
+        let mut signals = Vec::new();
+        pool_signals(&mut pool, &mut signals, None);
+        self.signals.push(signals);
         Ok((accepted, txs.len() - accepted))
     }
 
@@ -331,5 +402,30 @@ impl Node {
             self.shutdown_cv.wait_for(&mut guard, timeout);
         }
         self.shutdown_requested()
+    }
+}
+
+/// Turns the pool's recorded changes into signals. Core does not signal removals of
+/// transactions confirmed in a block (listeners see the block). With `was_pooled` (after a
+/// reorganisation) re-additions of transactions listeners already knew are dropped, and
+/// each re-added one is taken out of the map.
+fn pool_signals(
+    pool: &mut Mempool,
+    out: &mut Vec<Signal>,
+    mut was_pooled: Option<&mut std::collections::HashMap<bitcoin::Txid, bitcoin::Transaction>>,
+) {
+    for event in pool.take_events() {
+        match event {
+            PoolEvent::Added(tx) => {
+                if let Some(known) = was_pooled.as_deref_mut() {
+                    if known.remove(&tx.compute_txid()).is_some() {
+                        continue;
+                    }
+                }
+                out.push(Signal::TxAdded(Arc::new(tx)));
+            }
+            PoolEvent::Removed(_, RemovalReason::Block) => {}
+            PoolEvent::Removed(tx, reason) => out.push(Signal::TxRemoved(Arc::new(tx), reason)),
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use bitcoin::{Block, BlockHash, Transaction, Txid};
 use serde_json::Value;
 
+pub use crate::mempool::RemovalReason;
+
 use super::{Handler, RpcCommand};
 
 /// What `find_block` and its relatives report about a block header they know.
@@ -27,37 +29,6 @@ pub struct FoundBlock {
     pub next_block: Option<BlockHash>,
     /// The whole block, when asked for and stored.
     pub data: Option<Block>,
-}
-
-/// Why a transaction left the mempool (Core's `MemPoolRemovalReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemovalReason {
-    /// Expired from the mempool.
-    Expiry,
-    /// Evicted by the size limit.
-    SizeLimit,
-    /// Removed for a reorganisation (e.g. a spent coinbase became immature).
-    Reorg,
-    /// Confirmed in a block.
-    Block,
-    /// Conflicted with a transaction in a block.
-    Conflict,
-    /// Replaced by a higher-fee transaction.
-    Replaced,
-}
-
-impl RemovalReason {
-    /// Core's name for the reason, as in its logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RemovalReason::Expiry => "expiry",
-            RemovalReason::SizeLimit => "sizelimit",
-            RemovalReason::Reorg => "reorg",
-            RemovalReason::Block => "block",
-            RemovalReason::Conflict => "conflict",
-            RemovalReason::Replaced => "replaced",
-        }
-    }
 }
 
 /// A block passed to `block_connected` and `block_disconnected`.
@@ -134,7 +105,7 @@ pub trait Chain: Send + Sync {
     /// Sets (`Some`) or removes (`None`) a `settings.json` value and writes the file.
     fn update_rw_setting(&self, name: &str, value: Option<Value>) -> Result<(), String>;
     /// Sends `transaction_added_to_mempool` for every mempool transaction to `client`.
-    fn request_mempool_transactions(&self, client: &dyn Notifications);
+    fn request_mempool_transactions(&self, client: Arc<dyn Notifications>);
     /// Registers for notifications, delivered in the node's order on one thread.
     fn handle_notifications(&self, client: Arc<dyn Notifications>) -> Handler;
     /// Returns once notifications up to the current tip were delivered, unless the tip is

@@ -7,11 +7,15 @@
 mod chain;
 mod echo;
 mod handler;
+mod init;
+mod local;
 mod rpc;
 mod wallet_loader;
 
 pub use chain::{BlockRef, Chain, FeeEstimate, FoundBlock, Notifications, RemovalReason};
 pub use echo::{Echo, LocalEcho};
 pub use handler::Handler;
+pub use init::Init;
+pub use local::NodeChain;
 pub use rpc::{JsonRequest, RpcActor, RpcCommand};
 pub use wallet_loader::WalletLoader;

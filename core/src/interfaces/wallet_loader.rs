@@ -17,7 +17,7 @@ pub trait WalletLoader: Send + Sync {
     /// Unloads every wallet and unregisters the RPCs.
     fn stop(&self);
     /// Creates a wallet (as `createwallet` with default options); returns warnings.
-    fn create_wallet(&self, name: &str, passphrase: Option<&str>) -> Result<Vec<String>, String>;
+    fn create_wallet(&self, name: &str, passphrase: Option<String>) -> Result<Vec<String>, String>;
     /// Loads an existing wallet; returns warnings.
     fn load_wallet(&self, name: &str) -> Result<Vec<String>, String>;
     /// Names of the wallets found in `<datadir>/<chain>/wallets`.

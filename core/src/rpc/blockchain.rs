@@ -562,7 +562,8 @@ fn verifychain(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     Ok(json!(chain.verify_chain(depth).map_err(chain_error)?))
 }
 
-fn syncwithvalidationinterfacequeue(_ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> {
+fn syncwithvalidationinterfacequeue(ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> {
+    ctx.node.signals().sync();
     Ok(Value::Null)
 }
 

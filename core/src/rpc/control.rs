@@ -50,31 +50,24 @@ pub fn commands() -> Vec<Command> {
 
 fn help(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     if let Some(name) = p.str(0)? {
-        return Ok(match ctx.command(name) {
+        return Ok(match ctx.help_text(name) {
             // Core drops the final newline of the help text.
-            Some(cmd) => {
-                let text = cmd.full_help();
-                json!(text.strip_suffix('\n').unwrap_or(&text))
-            }
+            Some(text) => json!(text.strip_suffix('\n').unwrap_or(&text)),
             None => json!(format!("help: unknown command: {name}")),
         });
     }
-    let mut categories: Vec<&str> = Vec::new();
-    for c in ctx.commands.iter().filter(|c| !c.hidden) {
-        if !categories.contains(&c.category) {
-            categories.push(c.category);
-        }
-    }
+    let listing = ctx.listing();
+    let mut categories: Vec<&str> = listing.iter().map(|(c, _)| c.as_str()).collect();
     categories.sort_unstable();
+    categories.dedup();
     let mut out = Vec::new();
     for cat in categories {
-        let mut lines: Vec<String> = ctx
-            .commands
+        let mut lines: Vec<&str> = listing
             .iter()
-            .filter(|c| !c.hidden && c.category == cat)
-            .map(Command::usage)
+            .filter(|(c, _)| c == cat)
+            .map(|(_, usage)| usage.as_str())
             .collect();
-        lines.sort();
+        lines.sort_unstable();
         out.push(format!("== {cat} ==\n{}", lines.join("\n")));
     }
     Ok(json!(out.join("\n\n")))

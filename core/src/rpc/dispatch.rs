@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde_json::{json, Map, Value};
 
 use super::error::{code, RpcError};
 use super::params::Params;
+use crate::interfaces::{self, JsonRequest, RpcActor, RpcCommand};
 use crate::log_debug;
 use crate::node::Node;
 
@@ -71,13 +72,87 @@ impl Command {
         super::help::render(self.name, &self.usage())
             .unwrap_or_else(|| format!("{}\n", self.usage()))
     }
+}
 
-    fn required_count(&self) -> usize {
-        self.params
-            .iter()
-            .take_while(|p| p.starts_with('*'))
-            .count()
+/// Commands registered at run time through `Chain::handle_rpc` (the wallet's).
+#[derive(Default)]
+pub struct ClientCommands {
+    commands: RwLock<Vec<(u64, RpcCommand)>>,
+    next_id: AtomicU64,
+}
+
+impl ClientCommands {
+    /// Adds `command` until the returned handle is dropped. A later registration of the
+    /// same name takes precedence while it lasts.
+    pub fn add(self: &Arc<Self>, command: RpcCommand) -> interfaces::Handler {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.commands.write().push((id, command));
+        let table = Arc::clone(self);
+        interfaces::Handler::new(move || table.commands.write().retain(|(c, _)| *c != id))
     }
+
+    /// The current registration of `name`: its parameter names and actor.
+    fn lookup(&self, name: &str) -> Option<(Vec<String>, String, Arc<dyn RpcActor>)> {
+        self.commands
+            .read()
+            .iter()
+            .rev()
+            .find(|(_, c)| c.name == name)
+            .map(|(_, c)| (c.params.clone(), c.help.clone(), Arc::clone(&c.actor)))
+    }
+
+    /// `(category, usage line)` of each visible command, for `help`.
+    fn listing(&self) -> Vec<(String, String)> {
+        let commands = self.commands.read();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (_, c) in commands.iter().filter(|(_, c)| !c.hidden) {
+            let usage = c.help.lines().next().unwrap_or(&c.name).to_string();
+            if !out.iter().any(|(_, u)| *u == usage) {
+                out.push((capitalize(&c.category), usage));
+            }
+        }
+        out
+    }
+
+    /// The help text of `name`.
+    fn help(&self, name: &str) -> Option<String> {
+        self.lookup(name).map(|(_, help, _)| help)
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Core's `UrlDecode`: `%XX` escapes become bytes; anything else stays as it is.
+pub fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn required_count<S: AsRef<str>>(params: &[S]) -> usize {
+    params
+        .iter()
+        .take_while(|p| p.as_ref().starts_with('*'))
+        .count()
 }
 
 /// How `help` shows a parameter, by its (Core) name.
@@ -145,6 +220,8 @@ pub struct RpcContext {
     pub commands: Vec<Command>,
     /// Path of debug.log, for `getrpcinfo`.
     pub log_path: PathBuf,
+    /// Commands registered at run time (`Chain::handle_rpc`).
+    pub client_commands: Arc<ClientCommands>,
     active: Mutex<Vec<ActiveCall>>,
     next_call: AtomicU64,
 }
@@ -164,6 +241,7 @@ impl RpcContext {
             node,
             commands,
             log_path,
+            client_commands: Arc::default(),
             active: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(0),
         }
@@ -183,19 +261,55 @@ impl RpcContext {
             .collect()
     }
 
-    /// Executes one method with positional or named parameters.
-    pub fn execute(&self, method: &str, params: &Value) -> Result<Value, RpcError> {
-        let cmd = self
-            .command(method)
-            .ok_or_else(|| RpcError::new(code::METHOD_NOT_FOUND, "Method not found"))?;
-        let args = positional_args(cmd, params)?;
-        let required = cmd.required_count();
-        if args.len() > cmd.params.len()
-            || args.len() < required
-            || args[..required].iter().any(Value::is_null)
-        {
-            return Err(RpcError::misc(cmd.full_help()));
+    /// `(category, usage line)` of every visible command, built-in and registered.
+    pub fn listing(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .commands
+            .iter()
+            .filter(|c| !c.hidden)
+            .map(|c| (c.category.to_string(), c.usage()))
+            .collect();
+        out.extend(self.client_commands.listing());
+        out
+    }
+
+    /// The full help text of a command, built-in or registered.
+    pub fn help_text(&self, name: &str) -> Option<String> {
+        match self.command(name) {
+            Some(cmd) => Some(cmd.full_help()),
+            None => self.client_commands.help(name),
         }
+    }
+
+    /// Executes one method with positional or named parameters; `wallet_name` is the
+    /// decoded `<name>` of a `/wallet/<name>` URL.
+    pub fn execute(
+        &self,
+        method: &str,
+        params: &Value,
+        wallet_name: Option<&str>,
+    ) -> Result<Value, RpcError> {
+        if let Some(cmd) = self.command(method) {
+            let args = checked_args(cmd.params, params, || cmd.full_help())?;
+            return self.run(method, || (cmd.handler)(self, &Params(&args)));
+        }
+        let (names, help, actor) = self
+            .client_commands
+            .lookup(method)
+            .ok_or_else(|| RpcError::new(code::METHOD_NOT_FOUND, "Method not found"))?;
+        let request = JsonRequest {
+            method: method.to_string(),
+            params: checked_args(&names, params, || help.clone())?,
+            wallet_name: wallet_name.map(str::to_string),
+        };
+        self.run(method, || actor.call(&request))
+    }
+
+    fn run(
+        &self,
+        method: &str,
+        f: impl FnOnce() -> Result<Value, RpcError>,
+    ) -> Result<Value, RpcError> {
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         self.active.lock().push(ActiveCall {
             id,
@@ -203,23 +317,45 @@ impl RpcContext {
             started: Instant::now(),
         });
         log_debug!("rpc", "ThreadRPCServer method={method}");
-        let result = (cmd.handler)(self, &Params(&args));
+        let result = f();
         self.active.lock().retain(|c| c.id != id);
         result
     }
 }
 
+/// Positional arguments after named ones are resolved, with the argument count checked
+/// (a wrong count answers with the help text, as Core does).
+fn checked_args<S: AsRef<str>>(
+    names: &[S],
+    params: &Value,
+    help: impl FnOnce() -> String,
+) -> Result<Vec<Value>, RpcError> {
+    let args = positional_args(names, params)?;
+    let required = required_count(names);
+    if args.len() > names.len()
+        || args.len() < required
+        || args[..required].iter().any(Value::is_null)
+    {
+        return Err(RpcError::misc(help()));
+    }
+    Ok(args)
+}
+
 /// Maps named parameters to positions (Core's `transformNamedArguments`), trimming
 /// trailing nulls.
-fn positional_args(cmd: &Command, params: &Value) -> Result<Vec<Value>, RpcError> {
+fn positional_args<S: AsRef<str>>(names: &[S], params: &Value) -> Result<Vec<Value>, RpcError> {
     let mut args = match params {
         Value::Null => Vec::new(),
         Value::Array(a) => a.clone(),
         Value::Object(named) => {
             let mut named: Map<String, Value> = named.clone();
             let mut args = Vec::new();
-            for p in cmd.params {
-                args.push(named.remove(Command::param_name(p)).unwrap_or(Value::Null));
+            for p in names {
+                args.push(
+                    named
+                        .remove(Command::param_name(p.as_ref()))
+                        .unwrap_or(Value::Null),
+                );
             }
             if let Some((k, _)) = named.into_iter().next() {
                 return Err(RpcError::invalid_parameter(format!(
@@ -306,7 +442,9 @@ pub struct HttpReply {
 /// Handles one HTTP request body, with Core's mapping of errors to HTTP status codes:
 /// legacy errors are 500 (400 invalid request, 404 method not found); JSON-RPC 2.0 errors
 /// and batches are 200; a 2.0 notification gets 204.
-pub fn handle_http_body(ctx: &RpcContext, body: &[u8]) -> HttpReply {
+pub fn handle_http_body(ctx: &RpcContext, body: &[u8], path: &str) -> HttpReply {
+    let wallet = path.strip_prefix("/wallet/").map(url_decode);
+    let wallet = wallet.as_deref();
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
@@ -323,7 +461,7 @@ pub fn handle_http_body(ctx: &RpcContext, body: &[u8]) -> HttpReply {
                 Ok(r) => r,
                 Err((e, id, ver)) => return error_reply(e, id, ver),
             };
-            let result = ctx.execute(&req.method, &req.params);
+            let result = ctx.execute(&req.method, &req.params, wallet);
             if req.version == Version::V2 && !req.has_id {
                 return HttpReply {
                     status: 204,
@@ -340,7 +478,7 @@ pub fn handle_http_body(ctx: &RpcContext, body: &[u8]) -> HttpReply {
             for item in items {
                 match parse_request(item) {
                     Ok(req) => {
-                        let result = ctx.execute(&req.method, &req.params);
+                        let result = ctx.execute(&req.method, &req.params, wallet);
                         if req.version == Version::V2 && !req.has_id {
                             continue;
                         }

@@ -519,7 +519,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             let result = shared.gate.enter().then(|| {
                 // A bug in one command must not take the connection (or the server) down.
                 let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    handle_http_body(&shared.ctx, &req.body)
+                    handle_http_body(&shared.ctx, &req.body, &req.path)
                 }))
                 .unwrap_or_else(|_| internal_error());
                 shared.gate.leave();

@@ -222,7 +222,7 @@ impl WalletContext {
             };
             wallet.attach_chain(from);
         }
-        self.chain.request_mempool_transactions(&*wallet);
+        self.chain.request_mempool_transactions(wallet.clone());
         self.wallets.lock().push(wallet.clone());
         Ok(wallet)
     }
@@ -413,9 +413,9 @@ impl WalletLoader for Loader {
         self.ctx.rpc_handlers.lock().clear();
     }
 
-    fn create_wallet(&self, name: &str, passphrase: Option<&str>) -> Result<Vec<String>, String> {
+    fn create_wallet(&self, name: &str, passphrase: Option<String>) -> Result<Vec<String>, String> {
         let opts = CreateOptions {
-            passphrase: passphrase.map(str::to_string),
+            passphrase,
             ..Default::default()
         };
         self.ctx

@@ -1,0 +1,250 @@
+//! `NodeChain`: the in-process [`Chain`], plain calls into the node (Core's `ChainImpl`
+//! in `node/interfaces.cpp`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bitcoin::{BlockHash, Transaction, Txid};
+use serde_json::Value;
+
+use super::{Chain, FeeEstimate, FoundBlock, Handler, Notifications, RpcCommand};
+use crate::args::ArgsManager;
+use crate::chainstate::{ChainState, Entry};
+use crate::node::Node;
+use crate::rpc::dispatch::ClientCommands;
+use crate::settings::RwSettings;
+use crate::{log_info, policy};
+
+/// The node as seen by the wallet in `hashvived`.
+pub struct NodeChain {
+    node: Arc<Node>,
+    commands: Arc<ClientCommands>,
+    args: Arc<ArgsManager>,
+    rw_settings: Arc<RwSettings>,
+    wallet_dir: PathBuf,
+}
+
+impl NodeChain {
+    /// A `Chain` over `node` whose `handle_rpc` adds to `commands`; options come from
+    /// `args`, run-time settings from `rw_settings`, and `walletdir` answers `wallet_dir`.
+    pub fn new(
+        node: Arc<Node>,
+        commands: Arc<ClientCommands>,
+        args: Arc<ArgsManager>,
+        rw_settings: Arc<RwSettings>,
+        wallet_dir: PathBuf,
+    ) -> Self {
+        NodeChain {
+            node,
+            commands,
+            args,
+            rw_settings,
+            wallet_dir,
+        }
+    }
+}
+
+/// Largest header time of `e` and its ancestors. Walks back to genesis, so it costs one
+/// index lookup per block; regtest chains are small and rescans ask for it once.
+fn max_time(chain: &ChainState, e: &Entry) -> u32 {
+    let mut best = e.header.time;
+    let mut cur = e.clone();
+    while let Some(prev) = chain.entry(&cur.header.prev_blockhash) {
+        best = best.max(prev.header.time);
+        cur = prev.clone();
+    }
+    best
+}
+
+fn found(chain: &ChainState, e: &Entry, with_data: bool) -> FoundBlock {
+    let in_active_chain = chain.is_active(e);
+    FoundBlock {
+        hash: e.hash,
+        height: e.height,
+        time: e.header.time,
+        max_time: max_time(chain, e),
+        median_time_past: chain.median_time_past(&e.hash),
+        in_active_chain,
+        next_block: if in_active_chain {
+            chain.hash_at(e.height + 1)
+        } else {
+            None
+        },
+        data: if with_data && e.has_data() {
+            chain.read_block(e).ok()
+        } else {
+            None
+        },
+    }
+}
+
+impl Chain for NodeChain {
+    fn get_height(&self) -> Option<u32> {
+        Some(self.node.tip().height)
+    }
+
+    fn get_block_hash(&self, height: u32) -> Option<BlockHash> {
+        self.node.chain().hash_at(height)
+    }
+
+    fn find_block(&self, hash: &BlockHash, with_data: bool) -> Option<FoundBlock> {
+        let chain = self.node.chain();
+        let e = chain.entry(hash)?;
+        Some(found(&chain, e, with_data))
+    }
+
+    fn find_first_block_with_time_and_height(
+        &self,
+        min_time: i64,
+        min_height: u32,
+    ) -> Option<FoundBlock> {
+        let chain = self.node.chain();
+        let mut running_max = 0u32;
+        for height in 0..=chain.height() {
+            let e = chain.entry(&chain.hash_at(height)?)?;
+            running_max = running_max.max(e.header.time);
+            if height >= min_height && i64::from(running_max) >= min_time {
+                return Some(found(&chain, e, false));
+            }
+        }
+        None
+    }
+
+    fn find_ancestor_by_height(&self, block: &BlockHash, height: u32) -> Option<FoundBlock> {
+        let chain = self.node.chain();
+        let e = chain.entry(block)?;
+        let ancestor = chain.ancestor(e, height)?;
+        Some(found(&chain, &ancestor, false))
+    }
+
+    fn find_common_ancestor(&self, a: &BlockHash, b: &BlockHash) -> Option<FoundBlock> {
+        let chain = self.node.chain();
+        let (mut a, mut b) = (chain.entry(a)?.clone(), chain.entry(b)?.clone());
+        if a.height > b.height {
+            a = chain.ancestor(&a, b.height)?;
+        } else if b.height > a.height {
+            b = chain.ancestor(&b, a.height)?;
+        }
+        while a.hash != b.hash {
+            a = chain.entry(&a.header.prev_blockhash)?.clone();
+            b = chain.entry(&b.header.prev_blockhash)?.clone();
+        }
+        Some(found(&chain, &a, false))
+    }
+
+    fn is_in_mempool(&self, txid: &Txid) -> bool {
+        self.node.mempool().get(txid).is_some()
+    }
+
+    fn has_descendants_in_mempool(&self, txid: &Txid) -> bool {
+        !self.node.mempool().children(txid).is_empty()
+    }
+
+    fn broadcast_transaction(
+        &self,
+        tx: &Transaction,
+        max_fee_rate: Option<u64>,
+        _relay: bool,
+    ) -> Result<(), String> {
+        // Core treats a transaction already in the mempool as broadcast.
+        if self.is_in_mempool(&tx.compute_txid()) {
+            return Ok(());
+        }
+        self.node
+            .accept_to_mempool(tx, false, max_fee_rate)
+            .map(|_| ())
+            .map_err(|reject| reject.message())
+    }
+
+    fn get_transaction_ancestry(&self, txid: &Txid) -> (u64, u64) {
+        let pool = self.node.mempool();
+        if pool.get(txid).is_none() {
+            return (0, 0);
+        }
+        (
+            pool.ancestors(txid).len() as u64 + 1,
+            pool.descendants(txid).len() as u64 + 1,
+        )
+    }
+
+    fn estimate_fee(&self, target: u32, conservative: bool) -> FeeEstimate {
+        let (fee_rate, returned) = self
+            .node
+            .estimate_smart_fee(target.max(1) as usize, conservative);
+        FeeEstimate {
+            fee_rate,
+            returned_target: returned as u32,
+        }
+    }
+
+    fn relay_min_fee(&self) -> u64 {
+        self.node.mempool().min_relay_fee
+    }
+
+    fn relay_incremental_fee(&self) -> u64 {
+        policy::INCREMENTAL_RELAY_FEE
+    }
+
+    fn relay_dust_fee(&self) -> u64 {
+        policy::DUST_RELAY_FEE
+    }
+
+    fn is_initial_block_download(&self) -> bool {
+        crate::rpc::blockchain::is_initial_block_download(&self.node.chain())
+    }
+
+    fn shutdown_requested(&self) -> bool {
+        self.node.shutdown_requested()
+    }
+
+    fn get_settings_list(&self, name: &str) -> Vec<String> {
+        match name {
+            "walletdir" => vec![self.wallet_dir.to_string_lossy().into_owned()],
+            _ => self.args.get_args(name),
+        }
+    }
+
+    fn get_rw_setting(&self, name: &str) -> Option<Value> {
+        self.rw_settings.get(name)
+    }
+
+    fn update_rw_setting(&self, name: &str, value: Option<Value>) -> Result<(), String> {
+        self.rw_settings.update(name, value)
+    }
+
+    fn request_mempool_transactions(&self, client: Arc<dyn Notifications>) {
+        // Copied first: the client may call back into the node.
+        let txs: Vec<Transaction> = self
+            .node
+            .mempool()
+            .entries()
+            .map(|e| e.tx.clone())
+            .collect();
+        for tx in &txs {
+            client.transaction_added_to_mempool(tx);
+        }
+    }
+
+    fn handle_notifications(&self, client: Arc<dyn Notifications>) -> Handler {
+        self.node.signals().register(client)
+    }
+
+    fn wait_for_notifications_if_tip_changed(&self, old_tip: &BlockHash) {
+        if self.node.tip().hash != *old_tip {
+            self.node.signals().sync();
+        }
+    }
+
+    fn handle_rpc(&self, command: RpcCommand) -> Handler {
+        self.commands.add(command)
+    }
+
+    fn init_message(&self, message: &str) {
+        log_info!("init message: {message}");
+    }
+
+    fn show_progress(&self, _title: &str, _progress: i32, _resume_possible: bool) {
+        // hashvived has no user interface to show progress on (Core's noui ignores it
+        // too); the wallet logs its own progress.
+    }
+}

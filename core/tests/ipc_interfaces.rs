@@ -1,0 +1,311 @@
+//! The generated IPC proxies and dispatchers between a node and a wallet-like client over a
+//! real shm-ipc connection (both ends in this process, on a socketpair): objects passed
+//! both ways, notifications in order, RPC commands registered across the connection with
+//! nested calls back into `Chain`, and registrations undone by handles and by disconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::blockdata::opcodes::OP_TRUE;
+use bitcoin::ScriptBuf;
+use hashvive_core::args::ArgsManager;
+use hashvive_core::chainparams::ChainParams;
+use hashvive_core::init::DAEMON_ARGS;
+use hashvive_core::interfaces::{
+    BlockRef, Chain, Echo, Handler, Init, JsonRequest, LocalEcho, NodeChain, Notifications,
+    RpcActor, RpcCommand, WalletLoader,
+};
+use hashvive_core::ipc::interfaces::init;
+use hashvive_core::ipc::{IpcContext, ROOT_OBJECT};
+use hashvive_core::node::Node;
+use hashvive_core::rpc::dispatch::handle_http_body;
+use hashvive_core::rpc::{RpcContext, RpcError};
+use hashvive_core::settings::RwSettings;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use shm_ipc::{Connection, Options, Side};
+
+#[derive(Default)]
+struct Recorder {
+    heights: Mutex<Vec<u32>>,
+    chain: Mutex<Option<Arc<dyn Chain>>>,
+    nested_heights: Mutex<Vec<Option<u32>>>,
+}
+
+impl Notifications for Recorder {
+    fn block_connected(&self, block: BlockRef<'_>) {
+        assert_eq!(block.block.block_hash(), block.hash);
+        self.heights.lock().push(block.height);
+        // A call back into the node from inside a notification.
+        if let Some(chain) = self.chain.lock().as_ref() {
+            let found = chain.find_block(&block.hash, false);
+            self.nested_heights.lock().push(found.map(|f| f.height));
+        }
+    }
+}
+
+struct HeightActor {
+    chain: Arc<dyn Chain>,
+}
+
+impl RpcActor for HeightActor {
+    fn call(&self, request: &JsonRequest) -> Result<Value, RpcError> {
+        if request.params.first() == Some(&json!("fail")) {
+            return Err(RpcError::new(-4, "asked to fail"));
+        }
+        Ok(json!({
+            "height": self.chain.get_height(),
+            "wallet": request.wallet_name,
+            "params": request.params,
+        }))
+    }
+}
+
+struct TestLoader {
+    chain: Arc<dyn Chain>,
+    recorder: Arc<Recorder>,
+    handlers: Mutex<Vec<Handler>>,
+}
+
+impl WalletLoader for TestLoader {
+    fn register_rpcs(&self) {
+        let handler = self.chain.handle_rpc(RpcCommand {
+            category: "wallet".into(),
+            name: "getwalletheight".into(),
+            params: vec!["arg".into()],
+            help: "getwalletheight ( \"arg\" )\n".into(),
+            hidden: false,
+            actor: Arc::new(HeightActor {
+                chain: Arc::clone(&self.chain),
+            }),
+        });
+        self.handlers.lock().push(handler);
+    }
+    fn verify(&self) -> Result<(), String> {
+        Ok(())
+    }
+    fn load(&self) -> Result<(), String> {
+        *self.recorder.chain.lock() = Some(Arc::clone(&self.chain));
+        let handler = self.chain.handle_notifications(self.recorder.clone());
+        self.handlers.lock().push(handler);
+        Ok(())
+    }
+    fn start(&self) {}
+    fn flush(&self) {}
+    fn stop(&self) {
+        self.handlers.lock().clear();
+    }
+    fn create_wallet(&self, name: &str, passphrase: Option<String>) -> Result<Vec<String>, String> {
+        match passphrase {
+            Some(p) => Err(format!("{name} with {p}")),
+            None => Ok(vec![format!("created {name}")]),
+        }
+    }
+    fn load_wallet(&self, name: &str) -> Result<Vec<String>, String> {
+        Err(format!("no {name}"))
+    }
+    fn list_wallet_dir(&self) -> Vec<String> {
+        vec!["a".into(), "b".into()]
+    }
+    fn get_wallets(&self) -> Vec<String> {
+        self.chain.get_settings_list("wallet")
+    }
+}
+
+struct TestInit {
+    recorder: Arc<Recorder>,
+}
+
+impl Init for TestInit {
+    fn make_echo(&self) -> Arc<dyn Echo> {
+        Arc::new(LocalEcho)
+    }
+    fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
+        Some(Arc::new(TestLoader {
+            chain,
+            recorder: Arc::clone(&self.recorder),
+            handlers: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+struct Fixture {
+    node: Arc<Node>,
+    ctx: Arc<RpcContext>,
+    node_cx: Arc<IpcContext>,
+    wallet_cx: Arc<IpcContext>,
+    recorder: Arc<Recorder>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.wallet_cx.conn().close();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn connect(name: &str, shm: bool) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("hv-ipc-if-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = Arc::new(Node::open(ChainParams::regtest(), &dir, 1000).unwrap());
+    let ctx = Arc::new(RpcContext::new(Arc::clone(&node), dir.join("debug.log")));
+
+    let recorder = Arc::new(Recorder::default());
+    let wallet_cx = IpcContext::new();
+    let root = wallet_cx.add_object::<dyn Init>(Arc::new(TestInit {
+        recorder: Arc::clone(&recorder),
+    }));
+    assert_eq!(root, ROOT_OBJECT);
+    let node_cx = IpcContext::new();
+
+    let (a, b) = shm_ipc::socketpair().unwrap();
+    let options = |name: &str| Options {
+        name: name.into(),
+        shm,
+        trusted: true,
+        ring_capacity: 1 << 20,
+        ..Options::default()
+    };
+    let services = wallet_cx.services();
+    let wallet_opts = options("wallet");
+    let wallet = std::thread::spawn(move || {
+        Connection::new(b, Side::Connector, wallet_opts, services).unwrap()
+    });
+    let node_conn =
+        Connection::new(a, Side::Acceptor, options("node"), node_cx.services()).unwrap();
+    node_cx.set_connection(node_conn);
+    wallet_cx.set_connection(wallet.join().unwrap());
+    Fixture {
+        node,
+        ctx,
+        node_cx,
+        wallet_cx,
+        recorder,
+        dir,
+    }
+}
+
+fn node_chain(f: &Fixture) -> Arc<dyn Chain> {
+    let argv = vec!["-regtest".to_string(), "-wallet=w1".to_string()];
+    let args = ArgsManager::parse_command_line(DAEMON_ARGS, &argv, false).unwrap();
+    Arc::new(NodeChain::new(
+        Arc::clone(&f.node),
+        Arc::clone(&f.ctx.client_commands),
+        Arc::new(args),
+        Arc::new(RwSettings::open(&f.dir.join("settings.json")).unwrap()),
+        f.dir.join("wallets"),
+    ))
+}
+
+fn rpc(ctx: &RpcContext, path: &str, body: &str) -> Value {
+    let reply = handle_http_body(ctx, body.as_bytes(), path);
+    serde_json::from_str(reply.body.as_deref().unwrap()).unwrap()
+}
+
+fn op_true() -> ScriptBuf {
+    ScriptBuf::new_p2wsh(&ScriptBuf::from(vec![OP_TRUE.to_u8()]).wscript_hash())
+}
+
+fn wallet_over_ipc(shm: bool) {
+    let f = connect(if shm { "shm" } else { "socket" }, shm);
+    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
+    assert_eq!(init.make_echo().echo(b"ping"), b"ping");
+    let loader = init
+        .make_wallet_loader(node_chain(&f))
+        .expect("a wallet loader");
+    loader.register_rpcs();
+    loader.verify().unwrap();
+    loader.load().unwrap();
+    assert_eq!(loader.get_wallets(), vec!["w1"]);
+    assert_eq!(loader.list_wallet_dir(), vec!["a", "b"]);
+    assert_eq!(
+        loader.create_wallet("x", None),
+        Ok(vec!["created x".to_string()])
+    );
+    assert_eq!(
+        loader.create_wallet("x", Some("pw".into())),
+        Err("x with pw".to_string())
+    );
+    assert_eq!(loader.load_wallet("y"), Err("no y".to_string()));
+
+    // Notifications cross in order, and the listener may call the node back.
+    f.node.generate(&op_true(), 30, u64::MAX).unwrap();
+    f.node.signals().sync();
+    let expected: Vec<u32> = (1..=30).collect();
+    assert_eq!(*f.recorder.heights.lock(), expected);
+    let nested: Vec<Option<u32>> = (1..=30).map(Some).collect();
+    assert_eq!(*f.recorder.nested_heights.lock(), nested);
+
+    // An RPC command registered over IPC, answered by the wallet side calling back into
+    // the node while the RPC thread waits.
+    let v = rpc(
+        &f.ctx,
+        "/wallet/w%2F1",
+        r#"{"method":"getwalletheight","params":{"arg":"z"},"id":1}"#,
+    );
+    assert_eq!(
+        v["result"],
+        json!({"height": 30, "wallet": "w/1", "params": ["z"]})
+    );
+    let v = rpc(
+        &f.ctx,
+        "/",
+        r#"{"method":"getwalletheight","params":["fail"],"id":1}"#,
+    );
+    assert_eq!(v["error"], json!({"code": -4, "message": "asked to fail"}));
+    let v = rpc(&f.ctx, "/", r#"{"method":"help","id":1}"#);
+    assert!(v["result"]
+        .as_str()
+        .unwrap()
+        .contains("== Wallet ==\ngetwalletheight ( \"arg\" )"));
+
+    // Stopping drops the handlers: the registrations end on the node side.
+    let before = f.node_cx.object_count();
+    loader.stop();
+    wait_for(|| f.node_cx.object_count() < before);
+    let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
+    assert_eq!(v["error"]["code"], -32601);
+    f.node.generate(&op_true(), 1, u64::MAX).unwrap();
+    f.node.signals().sync();
+    assert_eq!(f.recorder.heights.lock().len(), 30);
+}
+
+fn wait_for(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn wallet_over_shared_memory() {
+    wallet_over_ipc(true);
+}
+
+#[test]
+fn wallet_over_the_socket_fallback() {
+    wallet_over_ipc(false);
+}
+
+#[test]
+fn disconnect_undoes_the_peers_registrations() {
+    let f = connect("disconnect", true);
+    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
+    let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
+    loader.register_rpcs();
+    loader.load().unwrap();
+    let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
+    assert_eq!(v["result"]["height"], 0);
+
+    f.wallet_cx.conn().close();
+    wait_for(|| f.node_cx.object_count() == 0);
+    assert!(!f.node.signals().has_clients());
+    let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
+    assert_eq!(v["error"]["code"], -32601);
+    // Calls on proxies of the gone peer fail cleanly instead of hanging.
+    assert!(loader.verify().is_err());
+    assert!(loader.get_wallets().is_empty());
+}
