@@ -76,6 +76,60 @@ const CONVERT: &[(&str, &[&str])] = &[
         &["inputs", "outputs", "locktime", "replaceable"],
     ),
     (
+        "sendtoaddress",
+        &[
+            "", "amount", "", "", "subtractfeefromamount", "replaceable", "conf_target", "",
+            "avoid_reuse", "fee_rate", "verbose",
+        ],
+    ),
+    (
+        "sendmany",
+        &[
+            "", "amounts", "minconf", "", "subtractfeefrom", "replaceable", "conf_target", "",
+            "fee_rate", "verbose",
+        ],
+    ),
+    ("send", &["outputs", "conf_target", "", "fee_rate", "options"]),
+    ("getbalance", &["", "minconf", "include_watchonly", "avoid_reuse"]),
+    ("getreceivedbyaddress", &["", "minconf", "include_immature_coinbase"]),
+    (
+        "listreceivedbyaddress",
+        &["minconf", "include_empty", "include_watchonly", "", "include_immature_coinbase"],
+    ),
+    ("listtransactions", &["", "count", "skip", "include_watchonly"]),
+    (
+        "listsinceblock",
+        &["", "target_confirmations", "include_watchonly", "include_removed", "include_change"],
+    ),
+    (
+        "listunspent",
+        &["minconf", "maxconf", "addresses", "include_unsafe", "query_options"],
+    ),
+    ("gettransaction", &["", "include_watchonly", "verbose"]),
+    (
+        "createwallet",
+        &[
+            "", "disable_private_keys", "blank", "", "avoid_reuse", "descriptors",
+            "load_on_startup", "external_signer",
+        ],
+    ),
+    ("loadwallet", &["", "load_on_startup"]),
+    ("unloadwallet", &["", "load_on_startup"]),
+    ("restorewallet", &["", "", "load_on_startup"]),
+    ("walletpassphrase", &["", "timeout"]),
+    ("lockunspent", &["unlock", "transactions", "persistent"]),
+    ("fundrawtransaction", &["", "options", "iswitness"]),
+    (
+        "walletcreatefundedpsbt",
+        &["inputs", "outputs", "locktime", "options", "bip32derivs"],
+    ),
+    ("walletprocesspsbt", &["", "sign", "", "bip32derivs", "finalize"]),
+    ("bumpfee", &["", "options"]),
+    ("rescanblockchain", &["start_height", "stop_height"]),
+    ("importdescriptors", &["requests"]),
+    ("listdescriptors", &["private"]),
+    ("signrawtransactionwithwallet", &["", "prevtxs"]),
+    (
         "echojson",
         &[
             "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9",
