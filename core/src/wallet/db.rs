@@ -49,6 +49,9 @@ impl WalletDb {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
+        // Overwritten records (e.g. keys before encryption) must not linger in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(err)?;
         let app_id: i32 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(err)?;
@@ -162,6 +165,14 @@ impl WalletDb {
         // VACUUM INTO writes a consistent, compacted copy in one statement.
         conn.execute("VACUUM INTO ?1", params![dest]).map_err(err)?;
         Ok(())
+    }
+
+    /// Rewrites the file from scratch and empties the WAL, so no old record survives in
+    /// slack space (Core's `Rewrite`, done after encrypting).
+    pub fn rewrite(&self) -> Result<(), String> {
+        let conn = self.conn.lock();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(err)
     }
 
     /// Merges the WAL into the main file (called when the wallet is flushed or closed).

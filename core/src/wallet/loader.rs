@@ -223,6 +223,14 @@ impl WalletContext {
             wallet.attach_chain(from);
         }
         self.chain.request_mempool_transactions(wallet.clone());
+        if self
+            .chain
+            .get_settings_list("walletbroadcast")
+            .pop()
+            .is_none_or(|v| v != "0")
+        {
+            wallet.resubmit();
+        }
         self.wallets.lock().push(wallet.clone());
         Ok(wallet)
     }

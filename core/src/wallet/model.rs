@@ -679,12 +679,15 @@ impl Wallet {
         self.persist(&s, &d)
     }
 
-    /// Sets a transaction's state (e.g. in mempool after a successful broadcast).
-    pub fn set_state(&self, txid: &Txid, state: TxState) {
+    /// Sets a transaction's state when its current one passes `cond` (e.g. in the mempool
+    /// after a successful broadcast, unless a block already confirmed it).
+    pub fn update_state_if(&self, txid: &Txid, cond: impl Fn(&TxState) -> bool, state: TxState) {
         self.update(|s, d| {
             if let Some(w) = s.txs.get_mut(txid) {
-                w.state = state;
-                d.txs.insert(*txid);
+                if cond(&w.state) {
+                    w.state = state;
+                    d.txs.insert(*txid);
+                }
             }
         });
     }

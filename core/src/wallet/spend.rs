@@ -590,14 +590,12 @@ impl Wallet {
         let txid = tx.compute_txid();
         match self.chain.broadcast_transaction(tx, None, true) {
             Ok(()) => {
-                let confirmed = self
-                    .state()
-                    .txs
-                    .get(&txid)
-                    .is_some_and(|w| matches!(w.state, TxState::Confirmed { .. }));
-                if !confirmed {
-                    self.set_state(&txid, TxState::InMempool);
-                }
+                // A notification may already have moved it on; only an unsent one changes.
+                self.update_state_if(
+                    &txid,
+                    |st| matches!(st, TxState::Inactive { .. }),
+                    TxState::InMempool,
+                );
             }
             Err(e) => {
                 crate::log_info!(
@@ -608,4 +606,40 @@ impl Wallet {
         }
         Ok(())
     }
+
+    /// Core's `ResubmitWalletTransactions`: offers every unconfirmed, unabandoned wallet
+    /// transaction the wallet sent to the mempool again (after a restart or a crash the
+    /// node's mempool may have lost them). Returns how many were accepted.
+    pub fn resubmit(&self) -> usize {
+        let mut pending: Vec<(u64, Transaction)> = {
+            let s = self.state();
+            s.txs
+                .values()
+                .filter(|w| {
+                    matches!(w.state, TxState::Inactive { abandoned: false })
+                        && s.debit(&w.tx) > 0
+                        && !w.tx.is_coinbase()
+                })
+                .map(|w| (w.order, w.tx.clone()))
+                .collect()
+        };
+        // Insertion order puts parents before children.
+        pending.sort_by_key(|(o, _)| *o);
+        let mut accepted = 0;
+        for (_, tx) in pending {
+            if self.chain.broadcast_transaction(&tx, None, true).is_ok() {
+                let txid = tx.compute_txid();
+                self.update_state_if(&txid, |st| matches!(st, TxState::Inactive { .. }), TxState::InMempool);
+                accepted += 1;
+            }
+        }
+        if accepted > 0 {
+            crate::log_info!(
+                "[{}] Resubmitted {accepted} wallet transaction(s) to the mempool",
+                self.display_name()
+            );
+        }
+        accepted
+    }
 }
+

@@ -346,6 +346,10 @@ fn encryptwallet(r: &Req<'_>) -> Result<Value, RpcError> {
     s.descs = descs;
     s.master_key = Some(mk);
     s.unlocked = None;
+    drop(s);
+    if let Err(e) = w.db.rewrite() {
+        crate::log_info!("[{}] Rewriting the wallet file failed: {e}", w.display_name());
+    }
     Ok(json!("wallet encrypted; The keypool has been flushed and a new HD seed was generated. You need to make a new backup with the backupwallet RPC."))
 }
 
