@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn wallet_fallback_leaves_change_and_counts_fees() {
         let cands = vec![
-            Candidate { value: 100, fee: 10 },
+            Candidate {
+                value: 100,
+                fee: 10,
+            },
             Candidate { value: 50, fee: 10 },
             Candidate { value: 5, fee: 10 },
         ];

@@ -46,7 +46,8 @@ impl WalletDb {
         // A second process (or a second load) must not share the file.
         conn.pragma_update(None, "locking_mode", "exclusive")
             .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         // Overwritten records (e.g. keys before encryption) must not linger in free pages.
@@ -79,7 +80,8 @@ impl WalletDb {
             ));
         }
         // Take the exclusive lock now rather than at the first write.
-        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(err)?;
+        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
+            .map_err(err)?;
         Ok(WalletDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -171,8 +173,10 @@ impl WalletDb {
     /// slack space (Core's `Rewrite`, done after encrypting).
     pub fn rewrite(&self) -> Result<(), String> {
         let conn = self.conn.lock();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(err)
+        conn.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .map_err(err)
     }
 
     /// Merges the WAL into the main file (called when the wallet is flushed or closed).

@@ -251,8 +251,9 @@ pub fn generate_active(seed: &[u8; 32], timestamp: i64) -> Vec<WalletDescriptor>
             let private = descriptor::with_checksum(
                 &t.wrap(&format!("{master}/{}h/1h/0h/{chain}/*", t.purpose())),
             );
-            let public =
-                descriptor::with_checksum(&t.wrap(&format!("[{fp}/{}h/1h/0h]{xpub}/{chain}/*", t.purpose())));
+            let public = descriptor::with_checksum(
+                &t.wrap(&format!("[{fp}/{}h/1h/0h]{xpub}/{chain}/*", t.purpose())),
+            );
             let mut d = WalletDescriptor::new(&private, Some(public), timestamp, Some((0, 0)), 0)
                 .expect("generated descriptor parses");
             d.active = Some((t, internal));
@@ -283,7 +284,10 @@ pub fn signing_descriptor(
     let secp = Secp256k1::new();
     let text = wd.signing_text();
     let body = text.split('#').next().unwrap_or(text);
-    let body = if let Some(inner) = body.strip_prefix("combo(").and_then(|r| r.strip_suffix(')')) {
+    let body = if let Some(inner) = body
+        .strip_prefix("combo(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         if script.is_p2pk() {
             format!("pk({inner})")
         } else if script.is_p2pkh() {
@@ -334,8 +338,11 @@ mod tests {
         assert_eq!(back.scripts_at(3).unwrap(), descs[4].scripts_at(3).unwrap());
         assert!(descs[4].public.contains("/84h/1h/0h]tpub"));
         // The public and private forms describe the same scripts.
-        let from_private = WalletDescriptor::new(descs[4].private.as_ref().unwrap(), None, 0, None, 0)
-            .unwrap();
-        assert_eq!(from_private.scripts_at(5).unwrap(), descs[4].scripts_at(5).unwrap());
+        let from_private =
+            WalletDescriptor::new(descs[4].private.as_ref().unwrap(), None, 0, None, 0).unwrap();
+        assert_eq!(
+            from_private.scripts_at(5).unwrap(),
+            descs[4].scripts_at(5).unwrap()
+        );
     }
 }

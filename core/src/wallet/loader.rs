@@ -145,13 +145,13 @@ impl WalletContext {
             ));
         }
         if opts.passphrase.as_deref() == Some("") {
-            return Err(RpcError::new(
-                -16,
-                "passphrase cannot be empty",
-            ));
+            return Err(RpcError::new(-16, "passphrase cannot be empty"));
         }
         std::fs::create_dir_all(&dir).map_err(|e| {
-            RpcError::new(-4, format!("Failed to create database path '{}'. {e}", dir.display()))
+            RpcError::new(
+                -4,
+                format!("Failed to create database path '{}'. {e}", dir.display()),
+            )
         })?;
         let db = WalletDb::open(&file, true).map_err(|e| RpcError::new(-4, e))?;
         let now = crate::time::now();
@@ -245,7 +245,11 @@ impl WalletContext {
             ));
         }
         let dir = self.wallet_path(name);
-        let file = if dir.is_file() { dir.clone() } else { dir.join("wallet.dat") };
+        let file = if dir.is_file() {
+            dir.clone()
+        } else {
+            dir.join("wallet.dat")
+        };
         if !file.exists() {
             return Err(RpcError::new(
                 -18,
@@ -271,7 +275,8 @@ impl WalletContext {
             })?;
             list.remove(pos)
         };
-        w.abort_rescan.store(true, std::sync::atomic::Ordering::SeqCst);
+        w.abort_rescan
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         w.disconnect();
         // Wait for a running rescan or send to finish before closing.
         let _r = w.rescan_lock.lock();
@@ -289,7 +294,9 @@ impl WalletContext {
             out.push(String::new());
         }
         fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) {
-            let Ok(rd) = std::fs::read_dir(dir) else { return };
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
             let mut entries: Vec<_> = rd.flatten().collect();
             entries.sort_by_key(|e| e.file_name());
             for e in entries {
@@ -362,16 +369,17 @@ impl WalletLoader for Loader {
 
     fn verify(&self) -> Result<(), String> {
         let dir = self.ctx.wallet_dir();
-        if !self.ctx.chain.get_settings_list("walletdir").is_empty() && !dir.is_dir() {
-            if dir.exists() {
-                return Err(format!(
-                    "Specified -walletdir \"{}\" is not a directory",
-                    dir.display()
-                ));
-            }
+        if dir.exists() && !dir.is_dir() {
+            return Err(format!(
+                "Specified -walletdir \"{}\" is not a directory",
+                dir.display()
+            ));
         }
         std::fs::create_dir_all(&dir).map_err(|e| {
-            format!("Specified -walletdir \"{}\" could not be created: {e}", dir.display())
+            format!(
+                "Specified -walletdir \"{}\" could not be created: {e}",
+                dir.display()
+            )
         })?;
         for name in self.startup_names() {
             let path = self.ctx.wallet_path(&name);

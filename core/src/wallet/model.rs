@@ -221,6 +221,10 @@ pub struct State {
     pub keypool: u32,
 }
 
+/// `walletpassphrase` was given the wrong passphrase (or the wallet is not encrypted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongPassphrase;
+
 /// Progress of a running rescan, for `getwalletinfo.scanning`.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanProgress {
@@ -339,8 +343,7 @@ impl State {
     /// Whether an output is change: ours and not in the address book (Core's `OutputIsChange`).
     pub fn is_change(&self, out: &TxOut) -> bool {
         self.is_mine(&out.script_pubkey)
-            && match bitcoin::Address::from_script(&out.script_pubkey, bitcoin::Network::Regtest)
-            {
+            && match bitcoin::Address::from_script(&out.script_pubkey, bitcoin::Network::Regtest) {
                 Ok(a) => !self.book.contains_key(&a.to_string()),
                 Err(_) => true,
             }
@@ -378,12 +381,7 @@ impl State {
         self.is_trusted_inner(wtx, spend_zero_conf_change, &mut HashSet::new())
     }
 
-    fn is_trusted_inner(
-        &self,
-        wtx: &WalletTx,
-        zero_conf: bool,
-        seen: &mut HashSet<Txid>,
-    ) -> bool {
+    fn is_trusted_inner(&self, wtx: &WalletTx, zero_conf: bool, seen: &mut HashSet<Txid>) -> bool {
         let depth = self.depth(wtx);
         if depth >= 1 {
             return true;
@@ -604,7 +602,10 @@ impl Wallet {
         let mut dirty = Dirty::default();
         let r = f(&mut s, &mut dirty);
         if let Err(e) = self.persist(&s, &dirty) {
-            crate::log_info!("[{}] Error writing wallet database: {e}", self.display_name());
+            crate::log_info!(
+                "[{}] Error writing wallet database: {e}",
+                self.display_name()
+            );
         }
         r
     }
@@ -701,7 +702,10 @@ impl Wallet {
                 return Err(RpcError::new(-5, "Invalid or non-wallet transaction id"));
             };
             if s.depth(w) != 0 || in_mempool || w.state == TxState::InMempool {
-                return Err(RpcError::new(-5, "Transaction not eligible for abandonment"));
+                return Err(RpcError::new(
+                    -5,
+                    "Transaction not eligible for abandonment",
+                ));
             }
             let mut todo = vec![*txid];
             while let Some(t) = todo.pop() {
@@ -724,13 +728,9 @@ impl Wallet {
     /// Derives the next unused script of the active descriptor; `Err` has Core's message.
     pub fn new_script(&self, t: OutputType, internal: bool) -> Result<ScriptBuf, String> {
         self.update(|s, d| {
-            let pos = s.active_pos(t, internal).ok_or_else(|| {
-                if internal {
-                    format!("Error: No {} addresses available.", t.as_str())
-                } else {
-                    format!("Error: No {} addresses available.", t.as_str())
-                }
-            })?;
+            let pos = s
+                .active_pos(t, internal)
+                .ok_or_else(|| format!("Error: No {} addresses available.", t.as_str()))?;
             let idx = s.descs[pos].next_index;
             let script = s.descs[pos]
                 .scripts_at(idx)?
@@ -746,7 +746,13 @@ impl Wallet {
     }
 
     /// Processes one block's transactions (used by notifications and rescans).
-    fn process_block(&self, hash: BlockHash, height: u32, block: &bitcoin::Block, update_tip: bool) {
+    fn process_block(
+        &self,
+        hash: BlockHash,
+        height: u32,
+        block: &bitcoin::Block,
+        update_tip: bool,
+    ) {
         self.update(|s, d| {
             for (index, tx) in block.txdata.iter().enumerate() {
                 let state = TxState::Confirmed {
@@ -790,11 +796,8 @@ impl Wallet {
                 .map(|h| h.to_string())
                 .unwrap_or_default()
         );
-        self.chain.show_progress(
-            &format!("[{}] Rescanning…", self.display_name()),
-            0,
-            false,
-        );
+        self.chain
+            .show_progress(&format!("[{}] Rescanning…", self.display_name()), 0, false);
         let mut last = None;
         let mut result = Ok(None);
         let mut last_log = Instant::now();
@@ -909,7 +912,11 @@ impl Wallet {
         // Record the tip unless notifications already moved the wallet onto it.
         if let Some(tip_hash) = self.chain.get_block_hash(tip) {
             let stale = self.state().last_block.is_none_or(|(h, height)| {
-                height < tip || !self.chain.find_block(&h, false).is_some_and(|f| f.in_active_chain)
+                height < tip
+                    || !self
+                        .chain
+                        .find_block(&h, false)
+                        .is_some_and(|f| f.in_active_chain)
             });
             if stale {
                 self.update(|s, d| {
@@ -921,22 +928,22 @@ impl Wallet {
     }
 
     /// Unlocks with `passphrase` for `timeout` seconds (0: until `walletlock`).
-    pub fn unlock(&self, passphrase: &str, timeout: i64) -> Result<(), ()> {
+    pub fn unlock(&self, passphrase: &str, timeout: i64) -> Result<(), WrongPassphrase> {
         let mut s = self.state();
-        let mk = s.master_key.clone().ok_or(())?;
-        let master = mk.unlock(passphrase).ok_or(())?;
+        let mk = s.master_key.clone().ok_or(WrongPassphrase)?;
+        let master = mk.unlock(passphrase).ok_or(WrongPassphrase)?;
         let mut privs = Vec::new();
         for d in &s.descs {
             privs.push(match &d.sealed {
-                Some(sealed) => Some(encryption::open(&master, sealed).ok_or(())?),
+                Some(sealed) => Some(encryption::open(&master, sealed).ok_or(WrongPassphrase)?),
                 None => d.private.clone(),
             });
         }
         for (d, p) in s.descs.iter_mut().zip(privs) {
             d.private = p;
         }
-        let until = (timeout > 0)
-            .then(|| Instant::now() + std::time::Duration::from_secs(timeout as u64));
+        let until =
+            (timeout > 0).then(|| Instant::now() + std::time::Duration::from_secs(timeout as u64));
         let until_unix = if timeout > 0 { now() + timeout } else { 0 };
         s.unlocked = Some((master, until, until_unix));
         Ok(())
@@ -976,8 +983,8 @@ fn add_tx(
     let txid = tx.compute_txid();
     if let Some(w) = s.txs.get_mut(&txid) {
         // An abandoned transaction stays abandoned unless it shows up in a block or mempool.
-        let changed = w.state != state
-            && !(matches!(state, TxState::Inactive { .. }) && w.is_abandoned());
+        let changed =
+            w.state != state && !(matches!(state, TxState::Inactive { .. }) && w.is_abandoned());
         if changed {
             w.state = state;
             d.txs.insert(txid);
@@ -1150,7 +1157,8 @@ pub fn load_state(db: &WalletDb, keypool: u32) -> Result<State, String> {
         s.descs.push(d);
     }
     // Active descriptors first, in a stable order, so derived-script lookups are stable.
-    s.descs.sort_by_key(|d| (d.active.is_none(), d.active, d.timestamp));
+    s.descs
+        .sort_by_key(|d| (d.active.is_none(), d.active, d.timestamp));
     for pos in 0..s.descs.len() {
         let (start, end) = s.descs[pos].range.unwrap_or((0, 0));
         s.cache_range(pos, start, end)?;
@@ -1177,7 +1185,7 @@ pub fn load_state(db: &WalletDb, keypool: u32) -> Result<State, String> {
         );
     }
     for (k, _) in db.read_prefix("locked/")? {
-        if let Some(op) = k["locked/".len()..].parse::<OutPoint>().ok() {
+        if let Ok(op) = k["locked/".len()..].parse::<OutPoint>() {
             s.locked.insert(op, true);
         }
     }

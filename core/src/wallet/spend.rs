@@ -23,6 +23,9 @@ pub const MIN_TX_FEE: u64 = 1000;
 /// Core's `DEFAULT_TRANSACTION_MAXFEE` (0.1 BTC).
 pub const DEFAULT_MAX_TX_FEE: u64 = 10_000_000;
 
+/// A preset input: where, what it spends, and its sequence if given.
+type PresetInput = (OutPoint, TxOut, Option<Sequence>);
+
 /// A payment.
 #[derive(Debug, Clone)]
 pub struct Recipient {
@@ -210,7 +213,11 @@ impl Wallet {
     }
 
     /// Picks the change script: explicit, else a fresh internal address of the change type.
-    fn change_script(&self, opts: &FundOptions, recipients: &[Recipient]) -> Result<ScriptBuf, FundError> {
+    fn change_script(
+        &self,
+        opts: &FundOptions,
+        recipients: &[Recipient],
+    ) -> Result<ScriptBuf, FundError> {
         if let Some(s) = &opts.change_script {
             return Ok(s.clone());
         }
@@ -267,7 +274,7 @@ impl Wallet {
         } else {
             Sequence::ENABLE_LOCKTIME_NO_RBF
         };
-        let (coins, preset): (Vec<_>, Vec<(OutPoint, TxOut, Option<Sequence>)>) = {
+        let (coins, preset): (Vec<_>, Vec<PresetInput>) = {
             let s = self.state();
             let coins = s.available_coins(
                 opts.min_conf,
@@ -317,7 +324,10 @@ impl Wallet {
         let fixed = 4 * (4 + 4 + varint_len(n_in_guess) + varint_len(outputs.len() + 1))
             + outputs.iter().map(output_weight).sum::<u64>()
             + 2;
-        let preset_weight: u64 = preset.iter().map(|(_, o, _)| input_weight(&o.script_pubkey)).sum();
+        let preset_weight: u64 = preset
+            .iter()
+            .map(|(_, o, _)| input_weight(&o.script_pubkey))
+            .sum();
         let preset_value: u64 = preset.iter().map(|(_, o, _)| o.value.to_sat()).sum();
         let to_pay = recipient_total + base_out_total;
         let fixed_fee = fee_at(rate, fixed + preset_weight);
@@ -338,17 +348,13 @@ impl Wallet {
                 },
             })
             .collect();
-        let need = if subtract {
-            to_pay
-        } else {
-            to_pay + fixed_fee
-        };
+        let need = if subtract { to_pay } else { to_pay + fixed_fee };
         let have = if subtract {
             preset_value
         } else {
             preset_value.saturating_sub(fee_at(rate, preset_weight))
         };
-        let selected: Vec<usize> = if have >= need && (preset_ops.len() > 0 || need == 0) {
+        let selected: Vec<usize> = if have >= need && (!preset_ops.is_empty() || need == 0) {
             Vec::new()
         } else if !opts.add_inputs && !preset_ops.is_empty() {
             return Err(FundError::InsufficientFunds("Insufficient funds".into()));
@@ -369,11 +375,15 @@ impl Wallet {
             return Err(FundError::InsufficientFunds("Insufficient funds".into()));
         }
         let in_total: u64 = inputs.iter().map(|(_, o, _)| o.value.to_sat()).sum();
-        let any_witness = inputs.iter().any(|(_, o, _)| is_witness_spend(&o.script_pubkey));
-        let weight_no_change = 4
-            * (4 + 4 + varint_len(inputs.len()) + varint_len(outputs.len()))
+        let any_witness = inputs
+            .iter()
+            .any(|(_, o, _)| is_witness_spend(&o.script_pubkey));
+        let weight_no_change = 4 * (4 + 4 + varint_len(inputs.len()) + varint_len(outputs.len()))
             + outputs.iter().map(output_weight).sum::<u64>()
-            + inputs.iter().map(|(_, o, _)| input_weight(&o.script_pubkey)).sum::<u64>()
+            + inputs
+                .iter()
+                .map(|(_, o, _)| input_weight(&o.script_pubkey))
+                .sum::<u64>()
             + if any_witness { 2 } else { 0 };
         let fee_no_change = fee_at(rate, weight_no_change);
         let fee_with_change = fee_no_change + change_fee;
@@ -440,9 +450,7 @@ impl Wallet {
         if change_value > 0 {
             let pos = match opts.change_position {
                 Some(p) if p <= outputs.len() => p,
-                Some(_) => {
-                    return Err(FundError::Other("Change position is out of range".into()))
-                }
+                Some(_) => return Err(FundError::Other("Change position is out of range".into())),
                 None => random_below(outputs.len() + 1),
             };
             outputs.insert(
@@ -508,7 +516,10 @@ impl Wallet {
                         }
                     }
                 }
-                let spk = match (&psbt.inputs[i].witness_utxo, &psbt.inputs[i].non_witness_utxo) {
+                let spk = match (
+                    &psbt.inputs[i].witness_utxo,
+                    &psbt.inputs[i].non_witness_utxo,
+                ) {
                     (Some(o), _) => o.script_pubkey.clone(),
                     (None, Some(t)) => match t.output.get(op.vout as usize) {
                         Some(o) => o.script_pubkey.clone(),
@@ -629,7 +640,11 @@ impl Wallet {
         for (_, tx) in pending {
             if self.chain.broadcast_transaction(&tx, None, true).is_ok() {
                 let txid = tx.compute_txid();
-                self.update_state_if(&txid, |st| matches!(st, TxState::Inactive { .. }), TxState::InMempool);
+                self.update_state_if(
+                    &txid,
+                    |st| matches!(st, TxState::Inactive { .. }),
+                    TxState::InMempool,
+                );
                 accepted += 1;
             }
         }
@@ -642,4 +657,3 @@ impl Wallet {
         accepted
     }
 }
-

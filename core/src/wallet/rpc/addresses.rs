@@ -80,9 +80,8 @@ fn label_param(v: Option<&Value>) -> Result<String, RpcError> {
 
 fn address_type_param(w: &Wallet, v: Option<&str>, setting: &str) -> Result<OutputType, RpcError> {
     match v {
-        Some(t) => OutputType::parse(t).ok_or_else(|| {
-            RpcError::new(-5, format!("Unknown address type '{t}'"))
-        }),
+        Some(t) => OutputType::parse(t)
+            .ok_or_else(|| RpcError::new(-5, format!("Unknown address type '{t}'"))),
         None => Ok(w
             .chain
             .get_settings_list(setting)
@@ -170,10 +169,7 @@ fn origin_of(desc: &str) -> Option<(String, String)> {
 
 fn pubkey_of(desc: &str) -> Option<String> {
     let after = desc.find(']').map(|i| &desc[i + 1..]).unwrap_or(desc);
-    let hexlen = after
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .count();
+    let hexlen = after.chars().take_while(|c| c.is_ascii_hexdigit()).count();
     (hexlen == 66 || hexlen == 64 || hexlen == 130).then(|| after[..hexlen].to_string())
 }
 
@@ -188,7 +184,11 @@ fn getaddressinfo(r: &Req<'_>) -> Result<Value, RpcError> {
     m.insert("scriptPubKey".into(), json!(script.to_hex_string()));
     let origin = st.script_origin(&script);
     m.insert("ismine".into(), json!(origin.is_some()));
-    m.insert("solvable".into(), json!(origin.is_some_and(|(d, _)| !d.public.starts_with("addr(") && !d.public.starts_with("raw("))));
+    m.insert(
+        "solvable".into(),
+        json!(origin
+            .is_some_and(|(d, _)| !d.public.starts_with("addr(") && !d.public.starts_with("raw("))),
+    );
     let mut expanded_desc = None;
     if let Some((d, idx)) = origin {
         if let Ok(list) = d.expanded_at(idx) {
@@ -200,7 +200,10 @@ fn getaddressinfo(r: &Req<'_>) -> Result<Value, RpcError> {
         m.insert("parent_desc".into(), json!(d.public));
     }
     m.insert("iswatchonly".into(), json!(false));
-    m.insert("isscript".into(), json!(script.is_p2sh() || script.is_p2wsh()));
+    m.insert(
+        "isscript".into(),
+        json!(script.is_p2sh() || script.is_p2wsh()),
+    );
     m.insert("iswitness".into(), json!(script.is_witness_program()));
     if let Some(v) = script.witness_version() {
         m.insert("witness_version".into(), json!(v.to_num()));
@@ -314,11 +317,11 @@ fn import_one(w: &Wallet, req: &Value) -> Result<ImportResult, RpcError> {
         return Err(RpcError::new(-5, "Missing checksum"));
     }
     let active = obj.get("active").and_then(Value::as_bool).unwrap_or(false);
-    let internal = obj.get("internal").and_then(Value::as_bool).unwrap_or(false);
-    let label = obj
-        .get("label")
-        .map(|v| label_param(Some(v)))
-        .transpose()?;
+    let internal = obj
+        .get("internal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let label = obj.get("label").map(|v| label_param(Some(v))).transpose()?;
     let timestamp = match obj.get("timestamp") {
         None => {
             return Err(RpcError::invalid_parameter(
@@ -327,12 +330,9 @@ fn import_one(w: &Wallet, req: &Value) -> Result<ImportResult, RpcError> {
         }
         Some(Value::String(s)) if s == "now" => None,
         Some(Value::Number(n)) => Some(n.as_i64().unwrap_or(0).max(0)),
-        Some(v) => {
-            return Err(RpcError::type_error(v, "integer or string 'now'").clone())
-        }
+        Some(v) => return Err(RpcError::type_error(v, "integer or string 'now'").clone()),
     };
-    let mut wd = WalletDescriptor::new(text, None, 0, None, 0)
-        .map_err(|e| RpcError::new(-5, e))?;
+    let mut wd = WalletDescriptor::new(text, None, 0, None, 0).map_err(|e| RpcError::new(-5, e))?;
     let now = crate::time::now();
     wd.timestamp = timestamp.unwrap_or(now);
     let range = match obj.get("range") {
@@ -348,7 +348,9 @@ fn import_one(w: &Wallet, req: &Value) -> Result<ImportResult, RpcError> {
             let a0 = a[0].as_i64().unwrap_or(-1);
             let a1 = a[1].as_i64().unwrap_or(-1);
             if a0 < 0 || a1 < 0 {
-                return Err(RpcError::invalid_parameter("Range should be greater or equal than 0"));
+                return Err(RpcError::invalid_parameter(
+                    "Range should be greater or equal than 0",
+                ));
             }
             if a1 < a0 {
                 return Err(RpcError::invalid_parameter(
@@ -403,10 +405,11 @@ fn import_one(w: &Wallet, req: &Value) -> Result<ImportResult, RpcError> {
             "Cannot import private keys to a wallet with private keys disabled",
         ));
     }
-    if !wd.has_private && !s.flags.disable_private_keys && !s.flags.blank {
-        warnings.push("Not all private keys provided. Some wallet functionality may return unexpected errors".to_string());
-    } else if !wd.has_private && !s.flags.disable_private_keys {
-        warnings.push("Not all private keys provided. Some wallet functionality may return unexpected errors".to_string());
+    if !wd.has_private && !s.flags.disable_private_keys {
+        warnings.push(
+            "Not all private keys provided. Some wallet functionality may return unexpected errors"
+                .to_string(),
+        );
     }
     if active {
         let t = output_type_of_desc(&wd.public).ok_or_else(|| {
@@ -521,10 +524,7 @@ fn importdescriptors(r: &Req<'_>) -> Result<Value, RpcError> {
     }
     if let Some(t) = rescan_from {
         // Core's TIMESTAMP_WINDOW: blocks up to two hours older than the key may hold it.
-        if let Some(b) = w
-            .chain
-            .find_first_block_with_time_and_height(t - 7200, 0)
-        {
+        if let Some(b) = w.chain.find_first_block_with_time_and_height(t - 7200, 0) {
             if w.scan(b.height, None).is_err() {
                 return Err(RpcError::misc("Rescan aborted by user."));
             }

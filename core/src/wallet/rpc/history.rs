@@ -150,10 +150,11 @@ fn listunspent(r: &Req<'_>) -> Result<Value, RpcError> {
             .ok_or_else(|| RpcError::type_error(v, "array"))?;
         let mut set = HashSet::new();
         for a in arr {
-            let s = a.as_str().ok_or_else(|| RpcError::type_error(a, "string"))?;
-            let addr = keys::parse_address(s).ok_or_else(|| {
-                RpcError::new(-5, format!("Invalid Bitcoin address: {s}"))
-            })?;
+            let s = a
+                .as_str()
+                .ok_or_else(|| RpcError::type_error(a, "string"))?;
+            let addr = keys::parse_address(s)
+                .ok_or_else(|| RpcError::new(-5, format!("Invalid Bitcoin address: {s}")))?;
             if !set.insert(addr.script_pubkey()) {
                 return Err(RpcError::invalid_parameter(format!(
                     "Invalid parameter, duplicated address: {s}"
@@ -169,7 +170,9 @@ fn listunspent(r: &Req<'_>) -> Result<Value, RpcError> {
     let mut min_sum = u64::MAX;
     let mut include_immature = false;
     if let Some(q) = r.p.get(4) {
-        let q = q.as_object().ok_or_else(|| RpcError::type_error(q, "object"))?;
+        let q = q
+            .as_object()
+            .ok_or_else(|| RpcError::type_error(q, "object"))?;
         if let Some(v) = q.get("minimumAmount") {
             min_amount = amount_param(v)?.to_sat();
         }
@@ -297,10 +300,7 @@ fn wallet_tx_fields(s: &State, w: &WalletTx, zc: bool, m: &mut Map<String, Value
     }
     let txid = w.txid();
     m.insert("txid".into(), json!(txid.to_string()));
-    m.insert(
-        "wtxid".into(),
-        json!(w.tx.compute_wtxid().to_string()),
-    );
+    m.insert("wtxid".into(), json!(w.tx.compute_wtxid().to_string()));
     let conflicts: Vec<String> = s.conflicts(&txid).iter().map(|t| t.to_string()).collect();
     m.insert("walletconflicts".into(), json!(conflicts));
     if let Some(t) = w.replaced_by {
@@ -343,7 +343,8 @@ fn entries(s: &State, w: &WalletTx, include_change: bool) -> Vec<Entry> {
     let debit = s.debit(&w.tx);
     let mut out = Vec::new();
     let out_total: u64 = w.tx.output.iter().map(|o| o.value.to_sat()).sum();
-    let fee = (debit > 0 && s.all_inputs_mine(&w.tx)).then(|| debit.saturating_sub(out_total) as i64);
+    let fee =
+        (debit > 0 && s.all_inputs_mine(&w.tx)).then(|| debit.saturating_sub(out_total) as i64);
     let mut received = Vec::new();
     for (vout, o) in w.tx.output.iter().enumerate() {
         let mine = s.is_mine(&o.script_pubkey);
@@ -391,13 +392,7 @@ fn entries(s: &State, w: &WalletTx, include_change: bool) -> Vec<Entry> {
     out
 }
 
-fn entry_json(
-    s: &State,
-    w: &WalletTx,
-    e: &Entry,
-    long: bool,
-    zc: bool,
-) -> Value {
+fn entry_json(s: &State, w: &WalletTx, e: &Entry, long: bool, zc: bool) -> Value {
     let mut m = Map::new();
     if let Some(a) = &e.address {
         m.insert("address".into(), json!(a));
@@ -427,8 +422,7 @@ fn label_matches(s: &State, e: &Entry, label: Option<&str>) -> bool {
         None => true,
         Some(l) => {
             !e.send
-                && e
-                    .address
+                && e.address
                     .as_ref()
                     .and_then(|a| s.book.get(a))
                     .is_some_and(|b| b.label == l)
@@ -477,7 +471,11 @@ fn gettransaction(r: &Req<'_>) -> Result<Value, RpcError> {
         .txs
         .get(&txid)
         .ok_or_else(|| RpcError::new(-5, "Invalid or non-wallet transaction id"))?;
-    let credit = if s.is_immature(wtx) { 0 } else { s.credit(&wtx.tx) } as i64;
+    let credit = if s.is_immature(wtx) {
+        0
+    } else {
+        s.credit(&wtx.tx)
+    } as i64;
     let debit = s.debit(&wtx.tx) as i64;
     let out_total: i64 = wtx.tx.output.iter().map(|o| o.value.to_sat() as i64).sum();
     let fee = if debit > 0 { out_total - debit } else { 0 };
@@ -504,9 +502,7 @@ fn gettransaction(r: &Req<'_>) -> Result<Value, RpcError> {
 
 fn received_filter(s: &State, w: &WalletTx, minconf: i64, immature: bool) -> bool {
     let depth = s.depth(w);
-    !(depth < minconf
-        || (w.tx.is_coinbase() && depth < 1)
-        || (s.is_immature(w) && !immature))
+    !(depth < minconf || (w.tx.is_coinbase() && depth < 1) || (s.is_immature(w) && !immature))
 }
 
 fn getreceivedbyaddress(r: &Req<'_>) -> Result<Value, RpcError> {
@@ -562,7 +558,9 @@ fn listreceivedbyaddress(r: &Req<'_>) -> Result<Value, RpcError> {
             if !s.is_mine(&o.script_pubkey) {
                 continue;
             }
-            let Some(a) = addr_of(&o.script_pubkey) else { continue };
+            let Some(a) = addr_of(&o.script_pubkey) else {
+                continue;
+            };
             if !s.book.contains_key(&a) {
                 continue;
             }
@@ -613,7 +611,8 @@ fn listsinceblock(r: &Req<'_>) -> Result<Value, RpcError> {
     let mut removed_blocks: Vec<BlockHash> = Vec::new();
     if let Some(v) = r.p.get(0) {
         let hash: BlockHash = parse_hash(
-            v.as_str().ok_or_else(|| RpcError::type_error(v, "string"))?,
+            v.as_str()
+                .ok_or_else(|| RpcError::type_error(v, "string"))?,
             "blockhash",
         )?;
         let found = w
@@ -634,7 +633,9 @@ fn listsinceblock(r: &Req<'_>) -> Result<Value, RpcError> {
             // Blocks of the stale branch, from `hash` down to the fork point.
             let mut cur = hash;
             while cur != anc.hash {
-                let Some(b) = w.chain.find_block(&cur, true) else { break };
+                let Some(b) = w.chain.find_block(&cur, true) else {
+                    break;
+                };
                 removed_blocks.push(cur);
                 match b.data {
                     Some(d) => cur = d.header.prev_blockhash,
@@ -699,14 +700,18 @@ fn abandontransaction(r: &Req<'_>) -> Result<Value, RpcError> {
 }
 
 fn parse_outpoints(v: &Value) -> Result<Vec<OutPoint>, RpcError> {
-    let arr = v.as_array().ok_or_else(|| RpcError::type_error(v, "array"))?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| RpcError::type_error(v, "array"))?;
     let mut out = Vec::new();
     for o in arr {
-        let obj = o.as_object().ok_or_else(|| RpcError::type_error(o, "object"))?;
+        let obj = o
+            .as_object()
+            .ok_or_else(|| RpcError::type_error(o, "object"))?;
         let txid: Txid = parse_hash(
-            obj.get("txid")
-                .and_then(Value::as_str)
-                .ok_or_else(|| RpcError::invalid_parameter("Invalid parameter, missing txid key"))?,
+            obj.get("txid").and_then(Value::as_str).ok_or_else(|| {
+                RpcError::invalid_parameter("Invalid parameter, missing txid key")
+            })?,
             "txid",
         )?;
         let vout = obj
@@ -726,7 +731,9 @@ fn parse_outpoints(v: &Value) -> Result<Vec<OutPoint>, RpcError> {
 fn lockunspent(r: &Req<'_>) -> Result<Value, RpcError> {
     use crate::wallet::db::Write;
     let w = r.wallet()?;
-    let unlock = r.p.bool(0)?.ok_or_else(|| RpcError::invalid_parameter("unlock"))?;
+    let unlock =
+        r.p.bool(0)?
+            .ok_or_else(|| RpcError::invalid_parameter("unlock"))?;
     let persistent = r.p.bool(2)?.unwrap_or(false);
     let Some(list) = r.p.get(1) else {
         if unlock {

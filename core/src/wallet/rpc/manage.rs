@@ -122,7 +122,9 @@ fn createwallet(r: &Req<'_>) -> Result<Value, RpcError> {
     let mut warnings = Vec::new();
     let passphrase = match passphrase {
         Some(p) if p.is_empty() => {
-            warnings.push("Empty string given as passphrase, wallet will not be encrypted.".to_string());
+            warnings.push(
+                "Empty string given as passphrase, wallet will not be encrypted.".to_string(),
+            );
             None
         }
         p => p,
@@ -213,7 +215,10 @@ fn getwalletinfo(r: &Req<'_>) -> Result<Value, RpcError> {
     m.insert("walletversion".into(), json!(169900));
     m.insert("format".into(), json!("sqlite"));
     m.insert("balance".into(), amount_sat(bal.trusted));
-    m.insert("unconfirmed_balance".into(), amount_sat(bal.untrusted_pending));
+    m.insert(
+        "unconfirmed_balance".into(),
+        amount_sat(bal.untrusted_pending),
+    );
     m.insert("immature_balance".into(), amount_sat(bal.immature));
     m.insert("txcount".into(), json!(s.txs.len()));
     m.insert("keypoolsize".into(), json!(keypool(false)));
@@ -255,7 +260,11 @@ fn backupwallet(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet()?;
     let dest = std::path::PathBuf::from(r.p.req_str(0)?);
     let dest = if dest.is_dir() {
-        dest.join(if w.name.is_empty() { "wallet.dat" } else { &w.name })
+        dest.join(if w.name.is_empty() {
+            "wallet.dat"
+        } else {
+            &w.name
+        })
     } else {
         dest
     };
@@ -274,10 +283,7 @@ fn restorewallet(r: &Req<'_>) -> Result<Value, RpcError> {
     let name = r.p.req_str(0)?;
     let backup = std::path::PathBuf::from(r.p.req_str(1)?);
     if !backup.exists() {
-        return Err(RpcError::new(
-            -8,
-            format!("Backup file does not exist"),
-        ));
+        return Err(RpcError::new(-8, "Backup file does not exist"));
     }
     let dir = r.ctx.wallet_path(name);
     let file = dir.join("wallet.dat");
@@ -336,8 +342,12 @@ fn encryptwallet(r: &Req<'_>) -> Result<Value, RpcError> {
             writes.push(Write::Put(format!("desc/{}", d.id), d.to_json()));
         }
     }
-    w.write(&writes)
-        .map_err(|_| RpcError::new(codes::ENCRYPTION_FAILED, "Error: Failed to encrypt the wallet."))?;
+    w.write(&writes).map_err(|_| {
+        RpcError::new(
+            codes::ENCRYPTION_FAILED,
+            "Error: Failed to encrypt the wallet.",
+        )
+    })?;
     for d in &mut descs {
         if d.sealed.is_some() {
             d.private = None;
@@ -348,7 +358,10 @@ fn encryptwallet(r: &Req<'_>) -> Result<Value, RpcError> {
     s.unlocked = None;
     drop(s);
     if let Err(e) = w.db.rewrite() {
-        crate::log_info!("[{}] Rewriting the wallet file failed: {e}", w.display_name());
+        crate::log_info!(
+            "[{}] Rewriting the wallet file failed: {e}",
+            w.display_name()
+        );
     }
     Ok(json!("wallet encrypted; The keypool has been flushed and a new HD seed was generated. You need to make a new backup with the backupwallet RPC."))
 }
@@ -455,6 +468,7 @@ fn abortrescan(r: &Req<'_>) -> Result<Value, RpcError> {
     if w.scanning.lock().is_none() {
         return Ok(json!(false));
     }
-    w.abort_rescan.store(true, std::sync::atomic::Ordering::SeqCst);
+    w.abort_rescan
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(json!(true))
 }

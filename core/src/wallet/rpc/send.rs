@@ -143,7 +143,9 @@ fn send_money(
 ) -> Result<(Txid, u64), RpcError> {
     let _guard = w.send_lock.lock();
     ensure_unlocked(w)?;
-    let funded = w.fund(None, recipients, opts).map_err(|e| fund_error(e, true))?;
+    let funded = w
+        .fund(None, recipients, opts)
+        .map_err(|e| fund_error(e, true))?;
     let (tx, complete) = w.sign_transaction(&funded.tx);
     if !complete {
         return Err(wallet_error("Signing transaction failed"));
@@ -197,7 +199,9 @@ fn sendmany(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet()?;
     if let Some(d) = r.p.get(0) {
         if d.as_str() != Some("") {
-            return Err(RpcError::invalid_parameter("Dummy value must be set to \"\""));
+            return Err(RpcError::invalid_parameter(
+                "Dummy value must be set to \"\"",
+            ));
         }
     }
     let amounts = match r.p.required(1)? {
@@ -299,10 +303,14 @@ fn parse_outputs(v: &Value) -> Result<Vec<TxOut>, RpcError> {
 
 fn parse_inputs(v: Option<&Value>) -> Result<Vec<(OutPoint, Option<Sequence>)>, RpcError> {
     let Some(v) = v else { return Ok(Vec::new()) };
-    let arr = v.as_array().ok_or_else(|| RpcError::type_error(v, "array"))?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| RpcError::type_error(v, "array"))?;
     let mut out = Vec::new();
     for i in arr {
-        let o = i.as_object().ok_or_else(|| RpcError::type_error(i, "object"))?;
+        let o = i
+            .as_object()
+            .ok_or_else(|| RpcError::type_error(i, "object"))?;
         let txid: Txid = parse_hash(o.get("txid").and_then(Value::as_str).unwrap_or(""), "txid")?;
         let vout = o
             .get("vout")
@@ -339,7 +347,9 @@ fn funding_options(
     snake_case: bool,
 ) -> Result<Vec<usize>, RpcError> {
     let Some(o) = o else { return Ok(Vec::new()) };
-    let m = o.as_object().ok_or_else(|| RpcError::type_error(o, "object"))?;
+    let m = o
+        .as_object()
+        .ok_or_else(|| RpcError::type_error(o, "object"))?;
     let key = |camel: &'static str, snake: &'static str| if snake_case { snake } else { camel };
     if let Some(v) = m.get("add_inputs") {
         opts.add_inputs = v.as_bool().ok_or_else(|| RpcError::type_error(v, "bool"))?;
@@ -351,13 +361,22 @@ fn funding_options(
         opts.min_conf = v.as_i64().unwrap_or(0);
     }
     if let Some(v) = m.get(key("changeAddress", "change_address")) {
-        let s = v.as_str().ok_or_else(|| RpcError::type_error(v, "string"))?;
-        opts.change_script = Some(keys::parse_address(s).map(|a| a.script_pubkey()).ok_or_else(
-            || RpcError::new(-5, "Change address must be a valid bitcoin address"),
-        )?);
+        let s = v
+            .as_str()
+            .ok_or_else(|| RpcError::type_error(v, "string"))?;
+        opts.change_script = Some(
+            keys::parse_address(s)
+                .map(|a| a.script_pubkey())
+                .ok_or_else(|| {
+                    RpcError::new(-5, "Change address must be a valid bitcoin address")
+                })?,
+        );
     }
     if let Some(v) = m.get(key("changePosition", "change_position")) {
-        opts.change_position = Some(v.as_u64().ok_or_else(|| RpcError::type_error(v, "number"))? as usize);
+        opts.change_position = Some(
+            v.as_u64()
+                .ok_or_else(|| RpcError::type_error(v, "number"))? as usize,
+        );
     }
     if let Some(v) = m.get("change_type") {
         if opts.change_script.is_some() {
@@ -366,9 +385,10 @@ fn funding_options(
             ));
         }
         let s = v.as_str().unwrap_or_default();
-        opts.change_type = Some(OutputType::parse(s).ok_or_else(|| {
-            RpcError::new(-5, format!("Unknown change type '{s}'"))
-        })?);
+        opts.change_type = Some(
+            OutputType::parse(s)
+                .ok_or_else(|| RpcError::new(-5, format!("Unknown change type '{s}'")))?,
+        );
     }
     if let Some(v) = m.get(key("lockUnspents", "lock_unspents")) {
         opts.lock_unspents = v.as_bool().unwrap_or(false);
@@ -394,16 +414,21 @@ fn funding_options(
         opts.locktime = Some(
             v.as_u64()
                 .filter(|l| *l <= u64::from(u32::MAX))
-                .ok_or_else(|| RpcError::invalid_parameter("Invalid parameter, locktime out of range"))?
-                as u32,
+                .ok_or_else(|| {
+                    RpcError::invalid_parameter("Invalid parameter, locktime out of range")
+                })? as u32,
         );
     }
     let _ = w;
     let mut subtract = Vec::new();
     if let Some(v) = m.get(key("subtractFeeFromOutputs", "subtract_fee_from_outputs")) {
-        let arr = v.as_array().ok_or_else(|| RpcError::type_error(v, "array"))?;
+        let arr = v
+            .as_array()
+            .ok_or_else(|| RpcError::type_error(v, "array"))?;
         for i in arr {
-            let n = i.as_i64().ok_or_else(|| RpcError::type_error(i, "number"))?;
+            let n = i
+                .as_i64()
+                .ok_or_else(|| RpcError::type_error(i, "number"))?;
             if n < 0 {
                 return Err(RpcError::invalid_parameter(format!(
                     "Invalid parameter, value can't be negative: {n}"
@@ -428,7 +453,9 @@ fn fund_tx(
     subtract: &[usize],
 ) -> Result<crate::wallet::spend::Funded, RpcError> {
     if tx.output.is_empty() {
-        return Err(RpcError::invalid_parameter("TX must have at least one output"));
+        return Err(RpcError::invalid_parameter(
+            "TX must have at least one output",
+        ));
     }
     for &i in subtract {
         if i >= tx.output.len() {
@@ -490,7 +517,9 @@ fn signrawtransactionwithwallet(r: &Req<'_>) -> Result<Value, RpcError> {
     let tx = decode_tx(r.p.req_str(0)?)?;
     if let Some(s) = r.p.str(2)? {
         if !matches!(s, "DEFAULT" | "ALL") {
-            return Err(RpcError::invalid_parameter(format!("{s} is not a valid sighash parameter.")));
+            return Err(RpcError::invalid_parameter(format!(
+                "{s} is not a valid sighash parameter."
+            )));
         }
     }
     ensure_unlocked(&w)?;
@@ -560,8 +589,8 @@ fn walletcreatefundedpsbt(r: &Req<'_>) -> Result<Value, RpcError> {
         output: outputs,
     };
     let funded = fund_tx(&w, &tx, &mut opts, &subtract)?;
-    let mut psbt = Psbt::from_unsigned_tx(funded.tx.clone())
-        .map_err(|e| wallet_error(e.to_string()))?;
+    let mut psbt =
+        Psbt::from_unsigned_tx(funded.tx.clone()).map_err(|e| wallet_error(e.to_string()))?;
     w.fill_psbt(&mut psbt, false, false);
     Ok(json!({
         "psbt": psbt_to_string(&psbt),
@@ -572,7 +601,10 @@ fn walletcreatefundedpsbt(r: &Req<'_>) -> Result<Value, RpcError> {
 
 fn decode_psbt(s: &str) -> Result<Psbt, RpcError> {
     let bytes = base64_decode(s).ok_or_else(|| {
-        RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed invalid base64")
+        RpcError::new(
+            code::DESERIALIZATION_ERROR,
+            "TX decode failed invalid base64",
+        )
     })?;
     Psbt::deserialize(&bytes)
         .map_err(|e| RpcError::new(code::DESERIALIZATION_ERROR, format!("TX decode failed {e}")))
@@ -584,7 +616,9 @@ fn walletprocesspsbt(r: &Req<'_>) -> Result<Value, RpcError> {
     let sign = r.p.bool(1)?.unwrap_or(true);
     if let Some(s) = r.p.str(2)? {
         if !matches!(s, "DEFAULT" | "ALL") {
-            return Err(RpcError::invalid_parameter(format!("{s} is not a valid sighash parameter.")));
+            return Err(RpcError::invalid_parameter(format!(
+                "{s} is not a valid sighash parameter."
+            )));
         }
     }
     let finalize = r.p.bool(4)?.unwrap_or(true);
@@ -628,7 +662,9 @@ fn send(r: &Req<'_>) -> Result<Value, RpcError> {
     let has_top_fee = r.p.get(1).is_some() || r.p.get(2).is_some() || r.p.get(3).is_some();
     if has_top_fee
         && om.is_some_and(|m| {
-            m.contains_key("conf_target") || m.contains_key("estimate_mode") || m.contains_key("fee_rate")
+            m.contains_key("conf_target")
+                || m.contains_key("estimate_mode")
+                || m.contains_key("fee_rate")
         })
     {
         return Err(RpcError::invalid_parameter(
@@ -666,8 +702,8 @@ fn send(r: &Req<'_>) -> Result<Value, RpcError> {
         output: outputs,
     };
     let funded = fund_tx(&w, &tx, &mut opts, &subtract)?;
-    let mut psbt = Psbt::from_unsigned_tx(funded.tx.clone())
-        .map_err(|e| wallet_error(e.to_string()))?;
+    let mut psbt =
+        Psbt::from_unsigned_tx(funded.tx.clone()).map_err(|e| wallet_error(e.to_string()))?;
     let can_sign = !w.state().is_locked();
     let complete = w.fill_psbt(&mut psbt, can_sign, true);
     let mut m = Map::new();
@@ -698,7 +734,9 @@ fn bumpfee(r: &Req<'_>) -> Result<Value, RpcError> {
         ..Default::default()
     };
     if let Some(o) = r.p.get(1) {
-        let m = o.as_object().ok_or_else(|| RpcError::type_error(o, "object"))?;
+        let m = o
+            .as_object()
+            .ok_or_else(|| RpcError::type_error(o, "object"))?;
         fee_options(
             &mut opts,
             m.get("conf_target"),
@@ -800,15 +838,16 @@ fn bumpfee(r: &Req<'_>) -> Result<Value, RpcError> {
         return Err(wallet_error("Can't sign transaction."));
     }
     let new_txid = tx.compute_txid();
-    w.commit(&tx, None, None, Some(txid)).map_err(wallet_error)?;
+    w.commit(&tx, None, None, Some(txid))
+        .map_err(wallet_error)?;
     // The replacement may have been refused; then the original stays valid.
-    if !w
-        .state()
-        .txs
-        .get(&new_txid)
-        .is_some_and(|t| t.state == TxState::InMempool || matches!(t.state, TxState::Confirmed { .. }))
-    {
-        crate::log_info!("[{}] bumpfee: replacement {new_txid} not accepted", w.display_name());
+    if !w.state().txs.get(&new_txid).is_some_and(|t| {
+        t.state == TxState::InMempool || matches!(t.state, TxState::Confirmed { .. })
+    }) {
+        crate::log_info!(
+            "[{}] bumpfee: replacement {new_txid} not accepted",
+            w.display_name()
+        );
     }
     Ok(json!({
         "txid": new_txid.to_string(),
