@@ -200,6 +200,21 @@ class WalletBasicTest(HashviveTestFramework):
         assert_raises_rpc_error(-36, "Database already exists", rpc.restorewallet, "alice2", backup)
         rpc.unloadwallet("alice2")
 
+        self.log("hashvive-cli: -rpcwallet, -generate, converted wallet arguments, help")
+        import json
+        code, out, err = node.cli("-rpcwallet=alice", "-generate", "2")
+        assert_equal((code, err), (0, ""))
+        gen = json.loads(out)
+        assert_equal(len(gen["blocks"]), 2)
+        assert_equal(alice.getaddressinfo(gen["address"])["ismine"], True)
+        code, out, err = node.cli("-rpcwallet=alice", "listtransactions", "*", "1")
+        assert_equal((code, len(json.loads(out))), (0, 1))
+        code, out, err = node.cli("-rpcwallet=alice", "-named", "getbalance", "minconf=1")
+        assert code == 0, err
+        assert "== Wallet ==" in rpc.help()
+        assert rpc.help("sendtoaddress").startswith('sendtoaddress "address" amount ( "comment" "comment_to" subtractfeefromamount')
+        assert_raises_rpc_error(-1, "sendtoaddress \"address\" amount", alice.sendtoaddress)
+
         self.log("restart: load_on_startup (settings.json) and -wallet")
         bob_balance = bob.getbalance()
         bob_txs = bob.listtransactions("*", 1000)

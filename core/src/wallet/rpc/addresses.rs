@@ -17,49 +17,41 @@ pub(super) static DEFS: &[Def] = &[
     Def {
         name: "getnewaddress",
         params: &["label", "address_type"],
-        description: "Returns a new Bitcoin address for receiving payments.\nIf 'label' is specified, it is added to the address book\nso payments received with the address will be associated with 'label'.",
         handler: getnewaddress,
     },
     Def {
         name: "getrawchangeaddress",
         params: &["address_type"],
-        description: "Returns a new Bitcoin address, for receiving change.\nThis is for use with raw transactions, NOT normal use.",
         handler: getrawchangeaddress,
     },
     Def {
         name: "getaddressinfo",
         params: &["*address"],
-        description: "Return information about the given bitcoin address.\nSome of the information will only be present if the address is in the active wallet.",
         handler: getaddressinfo,
     },
     Def {
         name: "setlabel",
         params: &["*address", "*label"],
-        description: "Sets the label associated with the given address.",
         handler: setlabel,
     },
     Def {
         name: "listlabels",
         params: &["purpose"],
-        description: "Returns the list of all labels, or labels that are assigned to addresses with a specific purpose.",
         handler: listlabels,
     },
     Def {
         name: "getaddressesbylabel",
         params: &["*label"],
-        description: "Returns the list of addresses assigned the specified label.",
         handler: getaddressesbylabel,
     },
     Def {
         name: "importdescriptors",
         params: &["*requests"],
-        description: "Import descriptors. This will trigger a rescan of the blockchain based on the earliest timestamp of all descriptors being imported. Requires a new wallet backup.\nNote: This call can take over an hour to complete if using an early timestamp; during that time, other rpc calls\nmay report that the imported keys, addresses or scripts exist but related transactions are still missing.",
         handler: importdescriptors,
     },
     Def {
         name: "listdescriptors",
         params: &["private"],
-        description: "List descriptors imported into a descriptor-enabled wallet.",
         handler: listdescriptors,
     },
 ];

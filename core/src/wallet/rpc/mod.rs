@@ -73,13 +73,27 @@ impl Req<'_> {
 
 type HandlerFn = fn(&Req<'_>) -> Result<Value, RpcError>;
 
-/// A wallet command: name, parameters (`*` = required), help body and implementation.
+/// A wallet command: name, parameters (`*` = required) and implementation; its help text
+/// is the entry of the same name in `help.txt`.
 pub struct Def {
     name: &'static str,
     params: &'static [&'static str],
-    description: &'static str,
     handler: HandlerFn,
 }
+
+/// Help texts of the wallet commands, in the node's `help.txt` format.
+const HELP_TEXTS: &str = include_str!("help.txt");
+
+const ARRAYS: &[&str] = &[
+    "addresses",
+    "requests",
+    "inputs",
+    "outputs",
+    "subtractfeefrom",
+    "transactions",
+    "prevtxs",
+];
+const OBJECTS: &[&str] = &["amounts", "options", "query_options"];
 
 const STRINGS: &[&str] = &[
     "wallet_name",
@@ -109,6 +123,10 @@ fn usage(name: &str, params: &[&str]) -> String {
         let n = p.trim_start_matches('*');
         if STRINGS.contains(&n) {
             format!("\"{n}\"")
+        } else if ARRAYS.contains(&n) {
+            "[...]".to_string()
+        } else if OBJECTS.contains(&n) {
+            "{...}".to_string()
         } else {
             n.to_string()
         }
@@ -130,7 +148,9 @@ fn usage(name: &str, params: &[&str]) -> String {
 }
 
 fn help_text(d: &Def) -> String {
-    format!("{}\n\n{}\n", usage(d.name, d.params), d.description.trim())
+    let usage = usage(d.name, d.params);
+    crate::rpc::help::render_from(HELP_TEXTS, d.name, &usage)
+        .unwrap_or_else(|| format!("{usage}\n"))
 }
 
 struct Actor {
@@ -260,7 +280,15 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "duplicate command");
         for d in all_defs() {
-            assert!(!d.description.trim().is_empty(), "{} has no help", d.name);
+            let text = crate::rpc::help::render_from(HELP_TEXTS, d.name, "usage")
+                .unwrap_or_else(|| panic!("{} has no help entry", d.name));
+            assert!(text.contains("\n\nResult"), "{}", d.name);
+            assert!(text.contains("\nExamples:\n> hashvive-cli "), "{}", d.name);
+            // Arguments are listed exactly as the command takes them.
+            for (i, p) in d.params.iter().enumerate() {
+                let row = format!("\n{}. {} ", i + 1, p.trim_start_matches('*'));
+                assert!(text.contains(&row), "{}: {row}", d.name);
+            }
             let usage = usage(d.name, d.params);
             assert!(usage.starts_with(d.name) && !usage.contains('*'), "{usage}");
         }
