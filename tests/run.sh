@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
 cargo test --release --workspace
 
+# The functional suite checks both builds: hashvived (one process) and hashvive-node
+# (wallet in a spawned hashvive-wallet), which must behave the same.
 python3 tests/functional/test_runner.py "$@"
+HASHVIVED="$PWD/target/release/hashvive-node" python3 tests/functional/test_runner.py "$@"

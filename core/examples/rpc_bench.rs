@@ -30,6 +30,7 @@ fn main() {
         threads: 4,
         work_queue: 16,
         timeout: Duration::from_secs(30),
+        max_connections: 16,
     };
     let server = RpcServer::start(config, ctx, auth).expect("start server");
     let port = server.local_addrs()[0].port();

@@ -65,6 +65,8 @@ type Section = BTreeMap<String, Vec<Setting>>;
 #[derive(Debug, Clone)]
 pub struct ArgsManager {
     specs: &'static [ArgSpec],
+    /// Options of one executable beyond the shared `specs` (`-ipcbind` of hashvive-node).
+    extra_specs: &'static [ArgSpec],
     command_line: BTreeMap<String, Vec<Setting>>,
     /// Config file sections: "" is the top level, then "main", "test", "regtest"...
     config: BTreeMap<String, Section>,
@@ -116,8 +118,19 @@ impl ArgsManager {
         args: &[String],
         stop_at_positional: bool,
     ) -> Result<Self, ArgsError> {
+        Self::parse_command_line_with(specs, &[], args, stop_at_positional)
+    }
+
+    /// [`ArgsManager::parse_command_line`] accepting `extra_specs` as well.
+    pub fn parse_command_line_with(
+        specs: &'static [ArgSpec],
+        extra_specs: &'static [ArgSpec],
+        args: &[String],
+        stop_at_positional: bool,
+    ) -> Result<Self, ArgsError> {
         let mut mgr = ArgsManager {
             specs,
+            extra_specs,
             command_line: BTreeMap::new(),
             config: BTreeMap::new(),
             positional: Vec::new(),
@@ -153,7 +166,10 @@ impl ArgsManager {
     }
 
     fn spec(&self, name: &str) -> Option<&ArgSpec> {
-        self.specs.iter().find(|s| s.name == name)
+        self.specs
+            .iter()
+            .chain(self.extra_specs)
+            .find(|s| s.name == name)
     }
 
     /// Options that were given but are not implemented, for logging.

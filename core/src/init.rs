@@ -92,6 +92,32 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "deprecatedrpc" Ignored "No deprecated RPCs exist yet",
 ];
 
+/// Options `hashvive-node` accepts beyond [`DAEMON_ARGS`].
+pub const NODE_IPC_ARGS: &[ArgSpec] = specs![
+    "ipcbind" List "Listen for hashvive-wallet and hashvive-gui processes on <address>: unix (<datadir>/<chain>/node.sock) or unix:<path>",
+    "ipcshm" Single "Use shared-memory rings for IPC when the peer allows it (default: 1); 0 keeps frames on the socket",
+    "ipcspin" Single "Microseconds an IPC reader spins before sleeping (default: 50)",
+    "ipctrace" Single "Record every IPC frame into <file>, relative to the chain's data directory",
+];
+
+/// Options of `hashvive-wallet`. Spawned, it gets only `-ipcfd`; its settings come from
+/// the node.
+pub const WALLET_PROCESS_ARGS: &[ArgSpec] = specs![
+    "?" Single "Print this help message and exit",
+    "h" Single "Print this help message and exit",
+    "help" Single "Print this help message and exit",
+    "version" Single "Print version and exit",
+    "ipcfd" Single "Talk to the parent process over this inherited socket (set by hashvive-node)",
+    "ipcconnect" Single "Attach to a running hashvive-node at <address>: auto or unix (<datadir>/<chain>/node.sock) or unix:<path>",
+    "ipcshm" Single "Use shared-memory rings for IPC when the peer allows it (default: 1)",
+    "ipcspin" Single "Microseconds an IPC reader spins before sleeping (default: 50)",
+    "ipctrace" Single "Record every IPC frame into <file>",
+    "datadir" Single "Specify data directory (default: ~/.hashvive), to find the node's socket",
+    "regtest" Single "Use the regression test chain",
+    "chain" Single "Use the chain <chain> (only regtest is supported)",
+    "printtoconsole" Single "Send log lines to the console before the node's settings arrive",
+];
+
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_sig: libc::c_int) {
@@ -126,13 +152,14 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
-fn usage() -> String {
+fn usage(program: &str, extra: &[ArgSpec]) -> String {
     let mut out = format!(
-        "hashvived version v{}\n\nUsage:  hashvived [options]\n\nOptions:\n\n",
+        "{program} version v{}\n\nUsage:  {program} [options]\n\nOptions:\n\n",
         env!("CARGO_PKG_VERSION")
     );
     for s in DAEMON_ARGS
         .iter()
+        .chain(extra)
         .filter(|s| s.kind != ArgKind::Ignored && !["?", "h"].contains(&s.name))
     {
         out.push_str(&format!("  -{}\n       {}\n\n", s.name, s.help));
@@ -161,8 +188,75 @@ fn parse_fee_rate(v: &str) -> Option<u64> {
 }
 
 /// Runs the daemon until `stop` or a signal; returns the process exit code.
-pub fn run_daemon(argv: Vec<String>) -> i32 {
-    match run(argv) {
+/// What the daemon needs to start wallets: the `Chain` they work through, the RPC table
+/// they register with, the settings, and the chain's data directory.
+pub struct WalletEnv<'a> {
+    /// The node as the wallet sees it.
+    pub chain: Arc<dyn Chain>,
+    /// The RPC server's context: its table of registered commands, and the `echoipc`
+    /// route.
+    pub rpc: Arc<RpcContext>,
+    /// The daemon's settings.
+    pub args: &'a ArgsManager,
+    /// `<datadir>/<chain>`.
+    pub chain_dir: &'a Path,
+}
+
+/// Where the wallet runs: in this process (`hashvived`) or in others (`hashvive-node`).
+pub trait WalletHost {
+    /// Executable name, for `-help`, `-version` and the log.
+    fn program(&self) -> &'static str;
+    /// Options this executable accepts beyond [`DAEMON_ARGS`].
+    fn extra_args(&self) -> &'static [ArgSpec];
+    /// Starts the wallets once the node is ready (not called with `-disablewallet`).
+    fn start(&mut self, env: WalletEnv<'_>) -> Result<(), String>;
+    /// Flushes and stops the wallets at shutdown, before the node stops.
+    fn stop(&mut self);
+}
+
+/// Drives a new wallet loader through Core's start-up order.
+pub fn start_wallet_loader(loader: &dyn WalletLoader) -> Result<(), String> {
+    loader.register_rpcs();
+    loader.verify().map_err(e)?;
+    loader.load().map_err(e)?;
+    loader.start();
+    Ok(())
+}
+
+/// The wallet in this process, reached through plain calls (`hashvived`).
+#[derive(Default)]
+pub struct InProcessWallet {
+    loader: Option<Arc<dyn WalletLoader>>,
+}
+
+impl WalletHost for InProcessWallet {
+    fn program(&self) -> &'static str {
+        "hashvived"
+    }
+
+    fn extra_args(&self) -> &'static [ArgSpec] {
+        &[]
+    }
+
+    fn start(&mut self, env: WalletEnv<'_>) -> Result<(), String> {
+        if let Some(loader) = make_wallet_loader(env.chain) {
+            start_wallet_loader(loader.as_ref())?;
+            self.loader = Some(loader);
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(loader) = self.loader.take() {
+            loader.flush();
+            loader.stop();
+        }
+    }
+}
+
+/// Runs the daemon with its wallet in `host`; returns the exit code.
+pub fn run_daemon(argv: Vec<String>, host: &mut dyn WalletHost) -> i32 {
+    match run(argv, host) {
         Ok(()) => 0,
         Err(msg) => {
             crate::logging::write_line(None, &msg);
@@ -172,9 +266,9 @@ pub fn run_daemon(argv: Vec<String>) -> i32 {
     }
 }
 
-/// The wallet component for `chain`: where the wallet plugs into the node. `None` means
-/// this build has no wallet.
-fn make_wallet_loader(chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
+/// The wallet component for `chain`, in this process: where the wallet plugs into the
+/// node. `None` means this build has no wallet.
+pub fn make_wallet_loader(chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
     Some(crate::wallet::Loader::new(chain))
 }
 
@@ -182,15 +276,16 @@ fn e(err: impl std::fmt::Display) -> String {
     format!("Error: {err}")
 }
 
-fn run(argv: Vec<String>) -> Result<(), String> {
-    let mut args = ArgsManager::parse_command_line(DAEMON_ARGS, &argv, false)
-        .map_err(|e: ArgsError| e.to_string())?;
+fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
+    let mut args =
+        ArgsManager::parse_command_line_with(DAEMON_ARGS, host.extra_args(), &argv, false)
+            .map_err(|e: ArgsError| e.to_string())?;
     if ["?", "h", "help"].iter().any(|h| args.is_set(h)) {
-        print!("{}", usage());
+        print!("{}", usage(host.program(), host.extra_args()));
         return Ok(());
     }
     if args.is_set("version") {
-        println!("hashvived version v{}", env!("CARGO_PKG_VERSION"));
+        println!("{} version v{}", host.program(), env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
     let datadir = match args.get_arg("datadir") {
@@ -290,10 +385,8 @@ fn run(argv: Vec<String>) -> Result<(), String> {
         Arc::clone(&node),
         log_path.clone().unwrap_or_default(),
     ));
-    let wallet_loader = if args.get_bool("disablewallet", false) {
-        log_info!("Wallet disabled!");
-        None
-    } else {
+    let wallet_enabled = !args.get_bool("disablewallet", false);
+    if wallet_enabled {
         let wallet_dir = match args.get_arg("walletdir") {
             Some(d) if !d.is_empty() => {
                 let p = crate::args::abs_path(&datadir, &d);
@@ -313,14 +406,16 @@ fn run(argv: Vec<String>) -> Result<(), String> {
             Arc::new(args.clone()),
             Arc::clone(&rw_settings),
             wallet_dir,
+            log_path.clone(),
         ));
-        make_wallet_loader(chain)
-    };
-    if let Some(loader) = &wallet_loader {
-        loader.register_rpcs();
-        loader.verify().map_err(e)?;
-        loader.load().map_err(e)?;
-        loader.start();
+        host.start(WalletEnv {
+            chain,
+            rpc: Arc::clone(&rpc_context),
+            args: &args,
+            chain_dir: &chain_dir,
+        })?;
+    } else {
+        log_info!("Wallet disabled!");
     }
 
     let mut cookie: Option<CookieFile> = None;
@@ -393,6 +488,7 @@ fn run(argv: Vec<String>) -> Result<(), String> {
             threads,
             work_queue,
             timeout: Duration::from_secs(timeout),
+            max_connections: crate::rpc::server::DEFAULT_MAX_CONNECTIONS,
         };
         Some(RpcServer::start(config, ctx, auth).map_err(e)?)
     } else {
@@ -411,9 +507,8 @@ fn run(argv: Vec<String>) -> Result<(), String> {
     }
     node.signals().push([Signal::Flushed(node.locator())]);
     node.signals().sync();
-    if let Some(loader) = &wallet_loader {
-        loader.flush();
-        loader.stop();
+    if wallet_enabled {
+        host.stop();
     }
     node.signals().stop();
     if persist_mempool {

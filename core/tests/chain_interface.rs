@@ -50,6 +50,7 @@ fn fixture(name: &str) -> Fixture {
         Arc::new(args),
         Arc::new(RwSettings::open(&dir.join("settings.json")).unwrap()),
         dir.join("wallets"),
+        Some(dir.join("debug.log")),
     );
     Fixture {
         node,

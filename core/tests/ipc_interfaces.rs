@@ -196,6 +196,7 @@ fn node_chain(f: &Fixture) -> Arc<dyn Chain> {
         Arc::new(args),
         Arc::new(RwSettings::open(&f.dir.join("settings.json")).unwrap()),
         f.dir.join("wallets"),
+        None,
     ))
 }
 
@@ -211,7 +212,7 @@ fn op_true() -> ScriptBuf {
 fn wallet_over_ipc(shm: bool) {
     let f = connect(if shm { "shm" } else { "socket" }, shm);
     let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
-    assert_eq!(init.make_echo().echo(b"ping"), b"ping");
+    assert_eq!(init.make_echo().echo(b"ping"), Ok(b"ping".to_vec()));
     let loader = init
         .make_wallet_loader(node_chain(&f))
         .expect("a wallet loader");
@@ -297,6 +298,8 @@ fn disconnect_undoes_the_peers_registrations() {
     let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
     loader.register_rpcs();
     loader.load().unwrap();
+    let echo = init.make_echo();
+    assert_eq!(echo.echo(b"x"), Ok(b"x".to_vec()));
     let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
     assert_eq!(v["result"]["height"], 0);
 
@@ -306,6 +309,20 @@ fn disconnect_undoes_the_peers_registrations() {
     let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
     assert_eq!(v["error"]["code"], -32601);
     // Calls on proxies of the gone peer fail cleanly instead of hanging.
+    assert!(echo.echo(b"x").is_err());
     assert!(loader.verify().is_err());
     assert!(loader.get_wallets().is_empty());
+}
+
+#[test]
+fn wire_ids_have_names_for_trace_readers() {
+    use hashvive_core::ipc::interfaces::method_name;
+    assert_eq!(method_name(3, 0), Some(("Chain", "get_height")));
+    assert_eq!(
+        method_name(4, 2),
+        Some(("Notifications", "block_connected"))
+    );
+    assert_eq!(method_name(1, 0), Some(("Objects", "release")));
+    assert_eq!(method_name(3, 999), None);
+    assert_eq!(method_name(99, 0), None);
 }

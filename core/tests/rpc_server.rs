@@ -26,6 +26,10 @@ impl Drop for Fixture {
 }
 
 fn start(name: &str) -> (Fixture, u16) {
+    start_with(name, 64)
+}
+
+fn start_with(name: &str, max_connections: usize) -> (Fixture, u16) {
     let dir = std::env::temp_dir().join(format!("hv-rpc-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -39,6 +43,7 @@ fn start(name: &str) -> (Fixture, u16) {
         threads: 2,
         work_queue: 4,
         timeout: Duration::from_secs(10),
+        max_connections,
     };
     let server = RpcServer::start(config, ctx, auth).unwrap();
     let port = server.local_addrs()[0].port();
@@ -95,4 +100,31 @@ fn malformed_http_gets_an_error_and_the_server_survives() {
             .status,
         200
     );
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503_and_freed_slots_are_reused() {
+    let (_f, port) = start_with("cap", 3);
+    let mut idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // The accept loop counts connections in order; give it the three first.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut reply = String::new();
+    extra.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+
+    drop(idle.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut client = RpcClient::new("127.0.0.1", port, "u", "p", Duration::from_secs(10));
+        match client.post("/", r#"{"method":"uptime","id":1}"#) {
+            Ok(r) if r.status == 200 => break,
+            _ => {
+                assert!(std::time::Instant::now() < deadline, "slot never freed");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
 }

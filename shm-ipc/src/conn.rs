@@ -70,6 +70,9 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// `-debug=ipc` sink.
     pub log: Option<LogHook>,
+    /// Asked before each line is formatted; lines are produced only while it returns
+    /// true (so `logging` can switch the category at run time). `None`: always.
+    pub log_gate: Option<fn() -> bool>,
     /// `-ipctrace` sink.
     pub trace: Option<Arc<Trace>>,
 }
@@ -92,6 +95,7 @@ impl Default for Options {
             park_timeout: Duration::from_millis(50),
             handshake_timeout: Duration::from_secs(10),
             log: None,
+            log_gate: None,
             trace: None,
         }
     }
@@ -444,6 +448,8 @@ struct Inner {
     next_call: AtomicU64,
     services: Services,
     close_callbacks: Mutex<Vec<CloseCallback>>,
+    /// A trace started after the handshake (`Connection::set_trace`).
+    late_trace: std::sync::OnceLock<Arc<Trace>>,
 }
 
 type CloseCallback = Box<dyn FnOnce(&str) + Send>;
@@ -632,8 +638,9 @@ impl Connection {
             next_call: AtomicU64::new(1),
             services,
             close_callbacks: Mutex::new(Vec::new()),
+            late_trace: std::sync::OnceLock::new(),
         });
-        if let (Some(log), Some(reason)) = (&inner.opts.log, refusal) {
+        if let (Some(log), Some(reason)) = (inner.log_enabled(), refusal) {
             log(&inner.log_line(format_args!(
                 "IPC shared memory refused, using the socket: {reason}"
             )));
@@ -681,6 +688,14 @@ impl Connection {
             callback(&self.close_reason().unwrap_or_default());
         } else {
             callbacks.push(Box::new(callback));
+        }
+    }
+
+    /// Starts recording frames into `trace`, for a process whose settings arrive over
+    /// the connection itself. Ignored when a trace was already set.
+    pub fn set_trace(&self, trace: Arc<Trace>) {
+        if self.inner.opts.trace.is_none() {
+            let _ = self.inner.late_trace.set(trace);
         }
     }
 
@@ -888,7 +903,10 @@ impl Inner {
     }
 
     fn log_enabled(&self) -> Option<&LogHook> {
-        self.opts.log.as_ref()
+        self.opts
+            .log
+            .as_ref()
+            .filter(|_| self.opts.log_gate.is_none_or(|gate| gate()))
     }
 
     fn log_line(&self, message: std::fmt::Arguments<'_>) -> String {
@@ -938,13 +956,17 @@ impl Inner {
     }
 
     fn log_warning(&self, message: &str) {
-        if let Some(log) = &self.opts.log {
+        if let Some(log) = self.log_enabled() {
             log(&self.log_line(format_args!("IPC warning: {message}")));
         }
     }
 
+    fn trace(&self) -> Option<&Arc<Trace>> {
+        self.opts.trace.as_ref().or_else(|| self.late_trace.get())
+    }
+
     fn trace_frame(&self, direction: u8, frame: &Incoming, latency_ns: u64) {
-        if let Some(trace) = &self.opts.trace {
+        if let Some(trace) = self.trace() {
             let size = match &frame.body {
                 Body::Ring(record) => record.len,
                 Body::Owned(buf) => buf.len() + FRAME_HEADER_SIZE,
@@ -1740,7 +1762,7 @@ impl Inner {
                 FRAME_HEADER_SIZE + len
             }
         };
-        if let Some(trace) = &self.opts.trace {
+        if let Some(trace) = self.trace() {
             let latency = if request_ns != 0 {
                 sys::monotonic_ns().saturating_sub(request_ns)
             } else {
@@ -1835,7 +1857,7 @@ impl Inner {
             return;
         }
         *self.close_reason.lock() = Some(reason.to_string());
-        if let Some(log) = &self.opts.log {
+        if let Some(log) = self.log_enabled() {
             log(&self.log_line(format_args!(
                 "IPC connection to {}-{} closed: {reason}",
                 self.peer.name, self.peer.pid

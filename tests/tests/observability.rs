@@ -149,6 +149,36 @@ fn no_formatting_work_when_logging_is_off() {
     assert_eq!(FORMATTED.load(Ordering::SeqCst), 0);
 }
 
+static GATE_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn gate() -> bool {
+    GATE_OPEN.load(Ordering::SeqCst)
+}
+
+#[test]
+fn the_log_gate_switches_logging_at_run_time() {
+    let (log, lines) = capture();
+    let (client, _server) = pair(
+        Options {
+            log: Some(log),
+            log_gate: Some(gate),
+            ..Options::default()
+        },
+        Options::default(),
+        services(),
+    );
+    client.call::<Echo>(&vec![1u8; 4]).unwrap();
+    assert!(lines.lock().is_empty(), "closed gate: no lines");
+    GATE_OPEN.store(true, Ordering::SeqCst);
+    client.call::<Echo>(&vec![2u8; 4]).unwrap();
+    let logged = lines.lock().clone();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(
+        logged[0].contains("IPC client send Test.echo$Params"),
+        "{logged:?}"
+    );
+}
+
 #[test]
 fn trace_records_every_frame_with_latency() {
     let dir = std::env::temp_dir().join(format!("hashvive-trace-{}", std::process::id()));

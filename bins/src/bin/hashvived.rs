@@ -1,6 +1,7 @@
-//! `hashvived`: the node (the wallet joins later). All logic lives in `hashvive_core::init`.
+//! `hashvived`: node and wallet in one process. All logic lives in `hashvive_core::init`.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(hashvive_core::init::run_daemon(args));
+    let mut wallet = hashvive_core::init::InProcessWallet::default();
+    std::process::exit(hashvive_core::init::run_daemon(args, &mut wallet));
 }

@@ -2,8 +2,8 @@
 
 /// Returns what it is given.
 pub trait Echo: Send + Sync {
-    /// Returns `message` unchanged.
-    fn echo(&self, message: &[u8]) -> Vec<u8>;
+    /// Returns `message` unchanged; fails only when a remote echo is unreachable.
+    fn echo(&self, message: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// The in-process [`Echo`].
@@ -11,7 +11,7 @@ pub trait Echo: Send + Sync {
 pub struct LocalEcho;
 
 impl Echo for LocalEcho {
-    fn echo(&self, message: &[u8]) -> Vec<u8> {
-        message.to_vec()
+    fn echo(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(message.to_vec())
     }
 }

@@ -22,17 +22,22 @@ pub struct NodeChain {
     args: Arc<ArgsManager>,
     rw_settings: Arc<RwSettings>,
     wallet_dir: PathBuf,
+    log_path: Option<PathBuf>,
 }
 
 impl NodeChain {
     /// A `Chain` over `node` whose `handle_rpc` adds to `commands`; options come from
-    /// `args`, run-time settings from `rw_settings`, and `walletdir` answers `wallet_dir`.
+    /// `args` and run-time settings from `rw_settings`. Three settings are computed by the
+    /// node for a wallet in another process: `walletdir` (the absolute wallets directory),
+    /// `chaindir` (`<datadir>/<chain>`) and `debuglogpath` (the absolute `debug.log`
+    /// path, none when disabled).
     pub fn new(
         node: Arc<Node>,
         commands: Arc<ClientCommands>,
         args: Arc<ArgsManager>,
         rw_settings: Arc<RwSettings>,
         wallet_dir: PathBuf,
+        log_path: Option<PathBuf>,
     ) -> Self {
         NodeChain {
             node,
@@ -40,6 +45,7 @@ impl NodeChain {
             args,
             rw_settings,
             wallet_dir,
+            log_path,
         }
     }
 }
@@ -200,6 +206,12 @@ impl Chain for NodeChain {
     fn get_settings_list(&self, name: &str) -> Vec<String> {
         match name {
             "walletdir" => vec![self.wallet_dir.to_string_lossy().into_owned()],
+            "chaindir" => vec![self.node.data_dir().to_string_lossy().into_owned()],
+            "debuglogpath" => self
+                .log_path
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
             _ => self.args.get_args(name),
         }
     }

@@ -85,7 +85,7 @@ ipc_interface! {
 
 ipc_interface! {
     mod echo: Echo = 7 {
-        0 => fn echo(message: ref([u8])) -> Vec<u8>;
+        0 => fn echo(message: ref([u8])) -> Result<Vec<u8>, String>;
     }
 }
 
@@ -110,6 +110,22 @@ pub fn release_remote(cx: &IpcContext, id: u64) {
     let _ = cx.conn().notify::<release::Call>(&id);
 }
 
+/// `(interface, method)` names of wire ids, e.g. `(3, 0)` is `("Chain", "get_height")`;
+/// trace readers use it to label frames.
+pub fn method_name(interface: u16, method: u16) -> Option<(&'static str, &'static str)> {
+    let (name, lookup): (&'static str, fn(u16) -> Option<&'static str>) = match interface {
+        super::OBJECTS_INTERFACE => ("Objects", |m| (m == 0).then_some("release")),
+        init::INTERFACE => ("Init", init::method_name),
+        chain::INTERFACE => ("Chain", chain::method_name),
+        notifications::INTERFACE => ("Notifications", notifications::method_name),
+        rpc_actor::INTERFACE => ("RpcActor", rpc_actor::method_name),
+        wallet_loader::INTERFACE => ("WalletLoader", wallet_loader::method_name),
+        echo::INTERFACE => ("Echo", echo::method_name),
+        _ => return None,
+    };
+    lookup(method).map(|m| (name, m))
+}
+
 /// Adds every interface's dispatcher, serving `cx`'s objects, to `services`.
 pub(super) fn register_all(cx: &Arc<IpcContext>, services: &Services) {
     let weak = Arc::downgrade(cx);
@@ -123,10 +139,19 @@ pub(super) fn register_all(cx: &Arc<IpcContext>, services: &Services) {
         })
     };
     services.add(super::OBJECTS_INTERFACE, Arc::new(objects));
-    services.add(2, Arc::new(init::dispatcher(weak.clone())));
-    services.add(3, Arc::new(chain::dispatcher(weak.clone())));
-    services.add(4, Arc::new(notifications::dispatcher(weak.clone())));
-    services.add(5, Arc::new(rpc_actor::dispatcher(weak.clone())));
-    services.add(6, Arc::new(wallet_loader::dispatcher(weak.clone())));
-    services.add(7, Arc::new(echo::dispatcher(weak)));
+    services.add(init::INTERFACE, Arc::new(init::dispatcher(weak.clone())));
+    services.add(chain::INTERFACE, Arc::new(chain::dispatcher(weak.clone())));
+    services.add(
+        notifications::INTERFACE,
+        Arc::new(notifications::dispatcher(weak.clone())),
+    );
+    services.add(
+        rpc_actor::INTERFACE,
+        Arc::new(rpc_actor::dispatcher(weak.clone())),
+    );
+    services.add(
+        wallet_loader::INTERFACE,
+        Arc::new(wallet_loader::dispatcher(weak.clone())),
+    );
+    services.add(echo::INTERFACE, Arc::new(echo::dispatcher(weak)));
 }

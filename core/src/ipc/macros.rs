@@ -75,6 +75,17 @@ macro_rules! ipc_interface {
                 }
             )*
 
+            /// Interface id on the wire.
+            pub const INTERFACE: u16 = $iface;
+
+            /// The name of method `id`, for trace readers.
+            pub fn method_name(id: u16) -> Option<&'static str> {
+                match id {
+                    $( $id => Some(stringify!($method)), )*
+                    _ => None,
+                }
+            }
+
             /// Calls object `object` of the peer.
             pub struct Proxy {
                 cx: Arc<IpcContext>,

@@ -64,11 +64,10 @@ impl IpcContext {
         let _ = self.conn.set(conn);
     }
 
-    /// The connection. Proxies exist only after `set_connection`.
+    /// The connection. A request can arrive between the handshake and
+    /// `set_connection`; its handler waits here for that moment.
     pub fn conn(&self) -> &Connection {
-        self.conn
-            .get()
-            .expect("IPC context used before its connection was set")
+        self.conn.wait()
     }
 
     /// Adds an object the peer may call; returns its id.

@@ -91,6 +91,15 @@ impl ClientCommands {
         interfaces::Handler::new(move || table.commands.write().retain(|(c, _)| *c != id))
     }
 
+    /// Every current registration, oldest first.
+    pub fn snapshot(&self) -> Vec<RpcCommand> {
+        self.commands
+            .read()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
     /// The current registration of `name`: its parameter names and actor.
     fn lookup(&self, name: &str) -> Option<(Vec<String>, String, Arc<dyn RpcActor>)> {
         self.commands
@@ -222,6 +231,8 @@ pub struct RpcContext {
     pub log_path: PathBuf,
     /// Commands registered at run time (`Chain::handle_rpc`).
     pub client_commands: Arc<ClientCommands>,
+    /// What `echoipc` goes through: this process's, or a wallet process's.
+    echo: RwLock<Arc<dyn interfaces::Echo>>,
     active: Mutex<Vec<ActiveCall>>,
     next_call: AtomicU64,
 }
@@ -242,6 +253,7 @@ impl RpcContext {
             commands,
             log_path,
             client_commands: Arc::default(),
+            echo: RwLock::new(Arc::new(interfaces::LocalEcho)),
             active: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(0),
         }
@@ -259,6 +271,16 @@ impl RpcContext {
             .iter()
             .map(|c| (c.method.clone(), c.started.elapsed().as_micros() as u64))
             .collect()
+    }
+
+    /// The `Echo` `echoipc` uses.
+    pub fn echo(&self) -> Arc<dyn interfaces::Echo> {
+        Arc::clone(&self.echo.read())
+    }
+
+    /// Routes `echoipc` through `echo` (a wallet process's, in hashvive-node).
+    pub fn set_echo(&self, echo: Arc<dyn interfaces::Echo>) {
+        *self.echo.write() = echo;
     }
 
     /// `(category, usage line)` of every visible command, built-in and registered.

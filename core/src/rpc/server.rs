@@ -106,7 +106,13 @@ pub struct ServerConfig {
     pub work_queue: usize,
     /// Idle timeout of a keep-alive connection.
     pub timeout: Duration,
+    /// Open connections allowed at once; each has a thread, so a flood of idle
+    /// connections must not exhaust threads. Further ones get 503 and are closed.
+    pub max_connections: usize,
 }
+
+/// Default cap on open RPC connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// Counts executing and waiting calls (Core's `-rpcthreads` and `-rpcworkqueue`).
 struct Gate {
@@ -151,6 +157,8 @@ struct Shared {
     stopping: AtomicBool,
     in_flight: AtomicUsize,
     timeout: Duration,
+    connections: AtomicUsize,
+    max_connections: usize,
 }
 
 /// A running RPC server; [`RpcServer::stop`] waits for calls in progress.
@@ -185,6 +193,8 @@ impl RpcServer {
             stopping: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             timeout: config.timeout,
+            connections: AtomicUsize::new(0),
+            max_connections: config.max_connections.max(1),
         });
         let mut local_addrs = Vec::new();
         for l in listeners {
@@ -233,16 +243,48 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(stream) = stream else { continue };
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors, say: retrying at once would spin.
+                log_debug!("http", "accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if shared.connections.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
+            log_debug!(
+                "http",
+                "refusing a connection: {} already open",
+                shared.max_connections
+            );
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = write_response(
+                &mut stream,
+                503,
+                "Service Unavailable",
+                "",
+                "text/html",
+                b"Too many connections",
+                false,
+            );
+            continue;
+        }
         let shared = Arc::clone(&shared);
-        let _ = thread::Builder::new()
-            .name("httpconn".into())
-            .spawn(move || {
+        let spawned = thread::Builder::new().name("httpconn".into()).spawn({
+            let shared = Arc::clone(&shared);
+            move || {
                 let peer = stream.peer_addr().ok();
                 if let Err(e) = serve_connection(stream, &shared) {
                     log_debug!("http", "connection from {peer:?} closed: {e}");
                 }
-            });
+                shared.connections.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        if spawned.is_err() {
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 

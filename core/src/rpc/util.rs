@@ -67,6 +67,13 @@ pub fn commands() -> Vec<Command> {
             handler: echo,
         },
         Command {
+            name: "echoipc",
+            category: "Hidden",
+            params: &["*arg"],
+            hidden: true,
+            handler: echoipc,
+        },
+        Command {
             name: "echojson",
             category: "Hidden",
             params: ECHO_PARAMS,
@@ -143,6 +150,14 @@ fn setmocktime(_ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
 
 fn echo(_ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     Ok(Value::Array(p.0.to_vec()))
+}
+
+fn echoipc(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
+    let arg = p.req_str(0)?;
+    let echoed = ctx.echo().echo(arg.as_bytes()).map_err(RpcError::misc)?;
+    String::from_utf8(echoed)
+        .map(Value::String)
+        .map_err(|_| RpcError::misc("echo returned invalid UTF-8"))
 }
 
 /// Parses a descriptor for an RPC, with Core's -5 for every parse error.
