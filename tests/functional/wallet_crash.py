@@ -3,6 +3,7 @@
 restart every txid that was returned is in the wallet, the wallet resubmits what the
 mempool lost, and the two wallets' balances plus the fees add up to what was mined."""
 
+import os
 import threading
 import time
 from decimal import Decimal
@@ -12,6 +13,18 @@ from test_framework.test_framework import HashviveTestFramework
 from test_framework.util import assert_equal, wait_until, ADDRESS_BCRT1_P2WSH_OP_TRUE as BURN
 
 WALLET_ARGS = ["-fallbackfee=0.0002", "-keypool=100"]
+
+
+def child_pids(pid):
+    """Direct children of `pid` (the spawned hashvive-wallet under hashvive-node)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
 
 
 class WalletCrashTest(HashviveTestFramework):
@@ -52,11 +65,16 @@ class WalletCrashTest(HashviveTestFramework):
         for t in threads:
             t.start()
         wait_until(lambda: len(returned) >= 30, timeout=60, what="30 sends")
+        children = child_pids(node.process.pid)
         node.kill()
         stop.set()
         for t in threads:
             t.join()
         self.log(f"{len(returned)} txids returned before the kill")
+        # With hashvive-node the spawned wallet process outlives its parent briefly; let it
+        # finish (and write whatever it writes) before the restart reopens the log files.
+        wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in children), timeout=30,
+                   what="the orphaned wallet process to exit")
 
         self.log("restart: every returned txid is in the wallet; balances add up")
         node.start(WALLET_ARGS)
