@@ -41,8 +41,8 @@ impl WalletDb {
             return Err(format!("Wallet file {} does not exist", path.display()));
         }
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
+        // Another process holding the file is an error at once, not a wait.
+        conn.busy_timeout(std::time::Duration::ZERO).map_err(err)?;
         // A second process (or a second load) must not share the file.
         conn.pragma_update(None, "locking_mode", "exclusive")
             .map_err(err)?;
@@ -80,8 +80,13 @@ impl WalletDb {
             ));
         }
         // Take the exclusive lock now rather than at the first write.
-        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
-            .map_err(err)?;
+        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(|e| {
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+                "Unable to obtain an exclusive lock on the database, is it being used by another instance of hashvive?".to_string()
+            } else {
+                err(e)
+            }
+        })?;
         Ok(WalletDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

@@ -13,3 +13,6 @@ pub mod spend;
 
 pub use loader::{Loader, WalletContext};
 pub use model::Wallet;
+
+#[cfg(test)]
+mod tests;
