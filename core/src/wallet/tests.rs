@@ -302,10 +302,9 @@ fn wallet_tracks_maturity_conflicts_and_abandon() {
     assert!(f.wallet.abandon(&Txid::all_zeros()).is_err());
 
     // Everything survives a reload from the database.
-    let path = f.dir.join("wallet.dat");
     let before = f.wallet.state().balance(0, true);
     let last = f.wallet.state().last_block;
-    drop(f.wallet.db.checkpoint());
+    f.wallet.db.checkpoint();
     let copy = f.dir.join("copy.dat");
     f.wallet.db.backup(&copy).unwrap();
     let db = WalletDb::open(&copy, false).unwrap();
@@ -315,7 +314,6 @@ fn wallet_tracks_maturity_conflicts_and_abandon() {
     assert!(s.txs[&ours.compute_txid()].is_abandoned());
     assert_eq!(s.balance(0, true), before);
     assert!(s.is_mine(&mine));
-    let _ = path;
 }
 
 /// Verifies input `index` of `tx` with libbitcoinconsensus.
