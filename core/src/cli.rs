@@ -167,6 +167,21 @@ const CONVERT: &[(&str, &[&str])] = &[
         ],
     ),
     ("loadwallet", &["", "load_on_startup"]),
+    ("settxfee", &["amount"]),
+    ("keypoolrefill", &["newsize"]),
+    (
+        "getreceivedbylabel",
+        &["", "minconf", "include_immature_coinbase"],
+    ),
+    (
+        "listreceivedbylabel",
+        &[
+            "minconf",
+            "include_empty",
+            "include_watchonly",
+            "include_immature_coinbase",
+        ],
+    ),
     ("unloadwallet", &["", "load_on_startup"]),
     ("restorewallet", &["", "", "load_on_startup"]),
     ("walletpassphrase", &["", "timeout"]),

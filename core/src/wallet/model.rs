@@ -251,6 +251,8 @@ pub struct Wallet {
     pub abort_rescan: AtomicBool,
     /// Serialises sends so coin selection never picks the same coin twice.
     pub send_lock: Mutex<()>,
+    /// `settxfee` for this wallet, sat/kvB (overrides `-paytxfee`; 0 unsets it).
+    pub pay_tx_fee: Mutex<Option<u64>>,
     handler: Mutex<Option<Handler>>,
 }
 
@@ -558,6 +560,7 @@ impl Wallet {
             rescan_lock: Mutex::new(()),
             abort_rescan: AtomicBool::new(false),
             send_lock: Mutex::new(()),
+            pay_tx_fee: Mutex::new(None),
             handler: Mutex::new(None),
         })
     }
@@ -719,6 +722,19 @@ impl Wallet {
                     if let Some(set) = s.spends.get(&OutPoint::new(t, v as u32)) {
                         todo.extend(set.iter().copied());
                     }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets the lookahead to at least `size` and derives up to it (`keypoolrefill`).
+    pub fn refill(&self, size: u32) -> Result<(), String> {
+        self.update(|s, d| {
+            s.keypool = s.keypool.max(size);
+            for pos in 0..s.descs.len() {
+                if s.descs[pos].active.is_some() && s.top_up(pos)? {
+                    d.descs.insert(pos);
                 }
             }
             Ok(())

@@ -186,7 +186,8 @@ impl Wallet {
             return Ok(r);
         }
         if opts.conf_target.is_none() {
-            if let Some(r) = setting_rate(self, "paytxfee").filter(|r| *r > 0) {
+            let pay = (*self.pay_tx_fee.lock()).or_else(|| setting_rate(self, "paytxfee"));
+            if let Some(r) = pay.filter(|r| *r > 0) {
                 return Ok(r.max(floor));
             }
         }

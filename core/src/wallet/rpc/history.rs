@@ -76,6 +76,21 @@ pub(super) static DEFS: &[Def] = &[
         handler: listreceivedbyaddress,
     },
     Def {
+        name: "getreceivedbylabel",
+        params: &["*label", "minconf", "include_immature_coinbase"],
+        handler: getreceivedbylabel,
+    },
+    Def {
+        name: "listreceivedbylabel",
+        params: &[
+            "minconf",
+            "include_empty",
+            "include_watchonly",
+            "include_immature_coinbase",
+        ],
+        handler: listreceivedbylabel,
+    },
+    Def {
         name: "abandontransaction",
         params: &["*txid"],
         handler: abandontransaction,
@@ -812,4 +827,82 @@ fn listlockunspent(r: &Req<'_>) -> Result<Value, RpcError> {
         .into_iter()
         .map(|o| json!({"txid": o.txid.to_string(), "vout": o.vout}))
         .collect::<Vec<_>>()))
+}
+
+/// Amount and smallest depth received per address of the book, for the by-label RPCs.
+fn received_per_address(s: &State, minconf: i64, immature: bool) -> BTreeMap<String, (u64, i64)> {
+    let mut per: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    for wtx in s.txs.values() {
+        if !received_filter(s, wtx, minconf, immature) {
+            continue;
+        }
+        let depth = s.depth(wtx);
+        for o in &wtx.tx.output {
+            if !s.is_mine(&o.script_pubkey) {
+                continue;
+            }
+            let Some(a) = addr_of(&o.script_pubkey) else {
+                continue;
+            };
+            if !s.book.contains_key(&a) {
+                continue;
+            }
+            let e = per.entry(a).or_insert((0, i64::MAX));
+            e.0 += o.value.to_sat();
+            e.1 = e.1.min(depth);
+        }
+    }
+    per
+}
+
+fn getreceivedbylabel(r: &Req<'_>) -> Result<Value, RpcError> {
+    let w = r.wallet()?;
+    let label = r.p.req_str(0)?;
+    let minconf = r.p.int(1)?.unwrap_or(1);
+    let immature = r.p.bool(2)?.unwrap_or(false);
+    let s = w.state();
+    if !s.book.values().any(|e| e.label == label) {
+        return Err(RpcError::new(-4, "Label not found in wallet"));
+    }
+    let total: u64 = received_per_address(&s, minconf, immature)
+        .iter()
+        .filter(|(a, _)| s.book.get(*a).is_some_and(|e| e.label == label))
+        .map(|(_, (v, _))| v)
+        .sum();
+    Ok(amount_sat(total))
+}
+
+fn listreceivedbylabel(r: &Req<'_>) -> Result<Value, RpcError> {
+    let w = r.wallet()?;
+    let minconf = r.p.int(0)?.unwrap_or(1);
+    let include_empty = r.p.bool(1)?.unwrap_or(false);
+    let immature = r.p.bool(3)?.unwrap_or(false);
+    let s = w.state();
+    let per = received_per_address(&s, minconf, immature);
+    let mut labels: BTreeMap<String, (u64, i64, bool)> = BTreeMap::new();
+    for (a, e) in &s.book {
+        if e.purpose != "receive" {
+            continue;
+        }
+        let entry = labels
+            .entry(e.label.clone())
+            .or_insert((0, i64::MAX, false));
+        if let Some((v, d)) = per.get(a) {
+            entry.0 += v;
+            entry.1 = entry.1.min(*d);
+            entry.2 = true;
+        }
+    }
+    let out: Vec<Value> = labels
+        .into_iter()
+        .filter(|(_, (_, _, got))| *got || include_empty)
+        .map(|(label, (amount, conf, _))| {
+            json!({
+                "amount": amount_sat(amount),
+                "confirmations": if conf == i64::MAX { 0 } else { conf },
+                "label": label,
+            })
+        })
+        .collect();
+    Ok(Value::Array(out))
 }

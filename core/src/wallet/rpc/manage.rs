@@ -86,6 +86,16 @@ pub(super) static DEFS: &[Def] = &[
         handler: rescanblockchain,
     },
     Def {
+        name: "settxfee",
+        params: &["*amount"],
+        handler: settxfee,
+    },
+    Def {
+        name: "keypoolrefill",
+        params: &["newsize"],
+        handler: keypoolrefill,
+    },
+    Def {
         name: "abortrescan",
         params: &[],
         handler: abortrescan,
@@ -222,7 +232,9 @@ fn getwalletinfo(r: &Req<'_>) -> Result<Value, RpcError> {
         let until = s.unlocked.as_ref().map_or(0, |(_, _, t)| *t);
         m.insert("unlocked_until".into(), json!(until));
     }
-    let paytxfee = crate::wallet::spend::setting_rate(&w, "paytxfee").unwrap_or(0);
+    let paytxfee = (*w.pay_tx_fee.lock())
+        .or_else(|| crate::wallet::spend::setting_rate(&w, "paytxfee"))
+        .unwrap_or(0);
     m.insert("paytxfee".into(), amount_sat(paytxfee));
     m.insert(
         "private_keys_enabled".into(),
@@ -466,4 +478,53 @@ fn abortrescan(r: &Req<'_>) -> Result<Value, RpcError> {
     w.abort_rescan
         .store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(json!(true))
+}
+
+fn settxfee(r: &Req<'_>) -> Result<Value, RpcError> {
+    let w = r.wallet()?;
+    let rate = super::amount_param(r.p.required(0)?)?.to_sat();
+    let relay = w.chain.relay_min_fee();
+    let fmt = |sat: u64| format!("{}.{:08} BTC/kvB", sat / 100_000_000, sat % 100_000_000);
+    if rate != 0 && rate < relay {
+        return Err(RpcError::invalid_parameter(format!(
+            "txfee cannot be less than min relay tx fee ({})",
+            fmt(relay)
+        )));
+    }
+    let min = crate::wallet::spend::setting_rate(&w, "mintxfee")
+        .unwrap_or(crate::wallet::spend::MIN_TX_FEE);
+    if rate != 0 && rate < min {
+        return Err(RpcError::invalid_parameter(format!(
+            "txfee cannot be less than wallet min fee ({})",
+            fmt(min)
+        )));
+    }
+    if rate > w.max_tx_fee() {
+        return Err(RpcError::invalid_parameter(format!(
+            "txfee cannot be more than wallet max tx fee ({})",
+            fmt(w.max_tx_fee())
+        )));
+    }
+    *w.pay_tx_fee.lock() = Some(rate);
+    Ok(json!(true))
+}
+
+fn keypoolrefill(r: &Req<'_>) -> Result<Value, RpcError> {
+    let w = r.wallet()?;
+    if w.state().flags.disable_private_keys {
+        return Err(wallet_error(
+            "Error: Private keys are disabled for this wallet",
+        ));
+    }
+    let size = match r.p.int(0)? {
+        Some(n) if n < 0 => {
+            return Err(RpcError::invalid_parameter(
+                "Invalid parameter, expected valid size.",
+            ))
+        }
+        Some(n) => n.min(100_000) as u32,
+        None => 0,
+    };
+    w.refill(size).map_err(wallet_error)?;
+    Ok(Value::Null)
 }
