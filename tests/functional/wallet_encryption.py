@@ -60,6 +60,10 @@ class WalletEncryptionTest(HashviveTestFramework):
         time.sleep(2.2)
         assert_raises_rpc_error(-13, LOCKED, w.sendtoaddress, addr, 1)
 
+        self.log("a zero timeout relocks at once, as in Core")
+        w.walletpassphrase("s3cret", 0)
+        assert_raises_rpc_error(-13, LOCKED, w.sendtoaddress, addr, 1)
+
         self.log("walletlock ends an unlock early")
         w.walletpassphrase("s3cret", 100)
         w.walletlock()

@@ -927,7 +927,8 @@ impl Wallet {
         }
         // Record the tip unless notifications already moved the wallet onto it.
         if let Some(tip_hash) = self.chain.get_block_hash(tip) {
-            let stale = self.state().last_block.is_none_or(|(h, height)| {
+            let last = self.state().last_block;
+            let stale = last.is_none_or(|(h, height)| {
                 height < tip
                     || !self
                         .chain
@@ -943,7 +944,7 @@ impl Wallet {
         }
     }
 
-    /// Unlocks with `passphrase` for `timeout` seconds (0: until `walletlock`).
+    /// Unlocks with `passphrase` for `timeout` seconds.
     pub fn unlock(&self, passphrase: &str, timeout: i64) -> Result<(), WrongPassphrase> {
         let mut s = self.state();
         let mk = s.master_key.clone().ok_or(WrongPassphrase)?;
@@ -958,10 +959,9 @@ impl Wallet {
         for (d, p) in s.descs.iter_mut().zip(privs) {
             d.private = p;
         }
-        let until =
-            (timeout > 0).then(|| Instant::now() + std::time::Duration::from_secs(timeout as u64));
-        let until_unix = if timeout > 0 { now() + timeout } else { 0 };
-        s.unlocked = Some((master, until, until_unix));
+        // As in Core, a zero timeout relocks at once.
+        let until = Instant::now() + std::time::Duration::from_secs(timeout.max(0) as u64);
+        s.unlocked = Some((master, Some(until), now() + timeout));
         Ok(())
     }
 

@@ -269,8 +269,8 @@ fn listunspent(r: &Req<'_>) -> Result<Value, RpcError> {
         m.insert("amount".into(), amount_sat(v));
         m.insert("confirmations".into(), json!(c.depth));
         if c.depth == 0 {
-            let (anc, _) = w.chain.get_transaction_ancestry(&c.outpoint.txid);
-            m.insert("ancestorcount".into(), json!(anc));
+            // Filled in below, once the wallet lock is released.
+            m.insert("ancestorcount".into(), Value::Null);
         }
         m.insert("spendable".into(), json!(true));
         m.insert("solvable".into(), json!(true));
@@ -287,6 +287,16 @@ fn listunspent(r: &Req<'_>) -> Result<Value, RpcError> {
         sum += v;
         if out.len() as u64 >= max_count || sum >= min_sum {
             break;
+        }
+    }
+    drop(s);
+    for v in &mut out {
+        if v.get("ancestorcount").is_some() {
+            let txid: Option<Txid> = v["txid"].as_str().and_then(|t| t.parse().ok());
+            if let Some(t) = txid {
+                let (anc, _) = w.chain.get_transaction_ancestry(&t);
+                v["ancestorcount"] = json!(anc);
+            }
         }
     }
     Ok(Value::Array(out))
@@ -670,6 +680,26 @@ fn listsinceblock(r: &Req<'_>) -> Result<Value, RpcError> {
         depth_limit = tip + 1 - i64::from(height);
     }
     let zc = w.spend_zero_conf_change();
+    let removed_txs: Vec<Txid> = if include_removed {
+        removed_blocks
+            .iter()
+            .filter_map(|bh| w.chain.find_block(bh, true).and_then(|f| f.data))
+            .flat_map(|b| {
+                b.txdata
+                    .iter()
+                    .map(|t| t.compute_txid())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let last_height = (tip + 1 - target).max(0) as u32;
+    let lastblock = w
+        .chain
+        .get_block_hash(last_height)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
     let s = w.state();
     let mut txs: Vec<&WalletTx> = s.txs.values().collect();
     txs.sort_by_key(|t| t.order);
@@ -685,27 +715,15 @@ fn listsinceblock(r: &Req<'_>) -> Result<Value, RpcError> {
         }
     }
     let mut removed = Vec::new();
-    if include_removed {
-        for bh in &removed_blocks {
-            if let Some(b) = w.chain.find_block(bh, true).and_then(|f| f.data) {
-                for tx in &b.txdata {
-                    if let Some(wtx) = s.txs.get(&tx.compute_txid()) {
-                        for e in entries(&s, wtx, include_change) {
-                            if label_matches(&s, &e, label.as_deref()) {
-                                removed.push(entry_json(&s, wtx, &e, true, zc));
-                            }
-                        }
-                    }
+    for txid in &removed_txs {
+        if let Some(wtx) = s.txs.get(txid) {
+            for e in entries(&s, wtx, include_change) {
+                if label_matches(&s, &e, label.as_deref()) {
+                    removed.push(entry_json(&s, wtx, &e, true, zc));
                 }
             }
         }
     }
-    let last_height = (tip + 1 - target).max(0) as u32;
-    let lastblock = w
-        .chain
-        .get_block_hash(last_height)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
     let mut m = Map::new();
     m.insert("transactions".into(), json!(transactions));
     if include_removed {

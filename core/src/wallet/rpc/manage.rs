@@ -203,6 +203,10 @@ fn getwalletinfo(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet()?;
     let zero_conf = w.spend_zero_conf_change();
     let scanning = *w.scanning.lock();
+    // Chain calls happen before the wallet lock is taken, never under it.
+    let paytxfee = (*w.pay_tx_fee.lock())
+        .or_else(|| crate::wallet::spend::setting_rate(&w, "paytxfee"))
+        .unwrap_or(0);
     let s = w.state();
     let bal = s.balance(0, zero_conf);
     let keypool = |internal: bool| -> u64 {
@@ -232,9 +236,6 @@ fn getwalletinfo(r: &Req<'_>) -> Result<Value, RpcError> {
         let until = s.unlocked.as_ref().map_or(0, |(_, _, t)| *t);
         m.insert("unlocked_until".into(), json!(until));
     }
-    let paytxfee = (*w.pay_tx_fee.lock())
-        .or_else(|| crate::wallet::spend::setting_rate(&w, "paytxfee"))
-        .unwrap_or(0);
     m.insert("paytxfee".into(), amount_sat(paytxfee));
     m.insert(
         "private_keys_enabled".into(),

@@ -770,6 +770,7 @@ fn bumpfee(r: &Req<'_>) -> Result<Value, RpcError> {
     }
     ensure_unlocked(&w)?;
     let _guard = w.send_lock.lock();
+    let has_mempool_descendants = w.chain.has_descendants_in_mempool(&txid);
     let (orig, old_fee, recipients, inputs) = {
         let s = w.state();
         let wtx = s
@@ -784,7 +785,7 @@ fn bumpfee(r: &Req<'_>) -> Result<Value, RpcError> {
         if out_spent {
             return Err(wallet_error("Transaction has descendants in the wallet"));
         }
-        if w.chain.has_descendants_in_mempool(&txid) {
+        if has_mempool_descendants {
             return Err(wallet_error("Transaction has descendants in the mempool"));
         }
         if s.depth(wtx) != 0 {
