@@ -90,6 +90,8 @@ class WalletBasicTest(HashviveTestFramework):
         bob_addr = bob.getnewaddress("from alice")
         txid = alice.sendtoaddress(bob_addr, Decimal("10"), "rent", "bob")
         assert txid in rpc.getrawmempool()
+        # Bob hears of it through the notification queue (Core's tests sync the same way).
+        rpc.syncwithvalidationinterfacequeue()
         assert_equal(bob.getbalances()["mine"]["untrusted_pending"], Decimal(10))
         assert_equal(bob.getbalance(), Decimal(0))
         at = alice.gettransaction(txid)

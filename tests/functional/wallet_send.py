@@ -182,6 +182,8 @@ class WalletSendTest(HashviveTestFramework):
         assert_equal(restored.getnewaddress(), w.getnewaddress())
         bad = restored.importdescriptors([{"desc": rpc.getdescriptorinfo("addr(%s)" % BURN)["descriptor"], "timestamp": "now", "active": True}])
         assert_equal(bad[0]["error"], {"code": -8, "message": "Active descriptors must be ranged"})
+        big = watch.importdescriptors([{"desc": wpkh_ext["desc"], "timestamp": "now", "range": [0, 2000000]}])
+        assert_equal(big[0]["error"], {"code": -8, "message": "Range is too large"})
 
         self.log("rescanblockchain")
         height = rpc.getblockcount()

@@ -704,7 +704,9 @@ impl Wallet {
             let Some(w) = s.txs.get(txid) else {
                 return Err(RpcError::new(-5, "Invalid or non-wallet transaction id"));
             };
-            if s.depth(w) != 0 || in_mempool || w.state == TxState::InMempool {
+            // The node's mempool is authoritative: our InMempool state may trail a
+            // replacement whose removal notification is still queued.
+            if s.depth(w) != 0 || in_mempool {
                 return Err(RpcError::new(
                     -5,
                     "Transaction not eligible for abandonment",

@@ -103,7 +103,8 @@ impl FundError {
 
 /// Fee for `weight` weight units at `rate` sat/kvB, rounded up as Core's `GetFee` does.
 pub fn fee_at(rate: u64, weight: u64) -> u64 {
-    (rate * weight.div_ceil(4)).div_ceil(1000)
+    // Saturating: an absurd user feerate must hit the -maxtxfee check, not wrap.
+    rate.saturating_mul(weight.div_ceil(4)).div_ceil(1000)
 }
 
 /// Parses a BTC/kvB setting (e.g. `-fallbackfee=0.0002`) into sat/kvB.
@@ -599,6 +600,15 @@ impl Wallet {
         replaces: Option<Txid>,
     ) -> Result<(), String> {
         self.add_own(tx, comment, comment_to, replaces)?;
+        // -walletbroadcast=0: keep it in the wallet only, as Core does.
+        if self
+            .chain
+            .get_settings_list("walletbroadcast")
+            .pop()
+            .is_some_and(|v| v == "0")
+        {
+            return Ok(());
+        }
         let txid = tx.compute_txid();
         match self.chain.broadcast_transaction(tx, None, true) {
             Ok(()) => {

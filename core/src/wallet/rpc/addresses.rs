@@ -332,6 +332,11 @@ fn import_one(w: &Wallet, req: &Value) -> Result<ImportResult, RpcError> {
         Some(Value::Number(n)) => {
             let end = n.as_i64().unwrap_or(-1);
             if end < 0 {
+                return Err(RpcError::invalid_parameter(
+                    "Range should be greater or equal than 0",
+                ));
+            }
+            if end >= 0x8000_0000 {
                 return Err(RpcError::invalid_parameter("End of range is too high"));
             }
             Some((0u32, end as u32))
@@ -360,6 +365,9 @@ fn import_one(w: &Wallet, req: &Value) -> Result<ImportResult, RpcError> {
             ))
         }
     };
+    if range.is_some_and(|(a, b)| b - a >= 1_000_000) {
+        return Err(RpcError::invalid_parameter("Range is too large"));
+    }
     if wd.is_range() {
         if label.is_some() {
             return Err(RpcError::invalid_parameter(

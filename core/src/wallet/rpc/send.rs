@@ -825,7 +825,12 @@ fn bumpfee(r: &Req<'_>) -> Result<Value, RpcError> {
             .iter()
             .map(|i| (i.previous_output, Some(Sequence::ENABLE_RBF_NO_LOCKTIME)))
             .collect();
-        (wtx.tx.clone(), debit - out_total, recipients, inputs)
+        (
+            wtx.tx.clone(),
+            debit.saturating_sub(out_total),
+            recipients,
+            inputs,
+        )
     };
     let old_vsize = {
         let (signed_like, _) = (orig.clone(), ());
@@ -838,7 +843,7 @@ fn bumpfee(r: &Req<'_>) -> Result<Value, RpcError> {
         Some(rate) if rate < min_rate => {
             return Err(RpcError::invalid_parameter(format!(
                 "Insufficient total fee {}, must be at least {} (oldFee {} + incrementalFee {})",
-                fmt_btc(rate * old_vsize / 1000),
+                fmt_btc(rate.saturating_mul(old_vsize) / 1000),
                 fmt_btc(old_fee + incremental * old_vsize / 1000),
                 fmt_btc(old_fee),
                 fmt_btc(incremental * old_vsize / 1000),
