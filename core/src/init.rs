@@ -81,9 +81,19 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "peertimeout" Ignored "P2P inactivity timeout (not implemented; the handshake must finish within 60 s)",
     "disablewallet" Single "Do not load the wallet and disable wallet RPC calls",
     "walletdir" Single "Specify directory to hold wallets (default: <datadir>/wallets if it exists, otherwise <datadir>)",
-    "wallet" Ignored "The wallet is not implemented yet",
-    "keypool" Ignored "The wallet is not implemented yet",
-    "fallbackfee" Ignored "The wallet is not implemented yet",
+    "wallet" List "Specify wallet path to load at startup. Can be used multiple times to load multiple wallets. Path is to a directory containing wallet data and log files. If the path is not absolute, it is interpreted relative to <walletdir>. This only loads existing wallets and does not create new ones. For backwards compatibility this also accepts names of existing top-level data files in <walletdir>.",
+    "keypool" Single "Set key pool size to <n> (default: 1000). Warning: Smaller sizes may increase the risk of losing funds when restoring from an old backup, if none of the addresses in the original keypool have been used.",
+    "fallbackfee" Single "A fee rate (in BTC/kvB) that will be used when fee estimation has insufficient data. 0 to entirely disable the fallbackfee feature. (default: 0.00)",
+    "paytxfee" Single "Fee rate (in BTC/kvB) to add to transactions you send (default: 0.00)",
+    "mintxfee" Single "Fee rates (in BTC/kvB) smaller than this are considered zero fee for transaction creation (default: 0.00001)",
+    "maxtxfee" Single "Maximum total fees (in BTC) to use in a single wallet transaction; setting this too low may abort large transactions (default: 0.10)",
+    "txconfirmtarget" Single "If paytxfee is not set, include enough fee so transactions begin confirmation on average within n blocks (default: 6)",
+    "walletrbf" Single "Send transactions with full-RBF opt-in enabled (RPC only, default: 1)",
+    "spendzeroconfchange" Single "Spend unconfirmed change when sending transactions (default: 1)",
+    "addresstype" Single "What type of addresses to use (\"legacy\", \"p2sh-segwit\", \"bech32\", or \"bech32m\", default: \"bech32\")",
+    "changetype" Single "What type of change to use (\"legacy\", \"p2sh-segwit\", \"bech32\", or \"bech32m\"). Default is \"legacy\" when -addresstype=legacy, else it is an implementation detail.",
+    "walletbroadcast" Single "Make the wallet broadcast transactions (default: 1)",
+    "avoidpartialspends" Single "Group outputs by address, selecting many (possibly all) or none, instead of selecting on a per-output basis. (default: 0)",
     "deprecatedrpc" Ignored "No deprecated RPCs exist yet",
 ];
 
@@ -321,8 +331,7 @@ pub fn run_daemon(argv: Vec<String>, host: &mut dyn WalletHost) -> i32 {
 /// The wallet component for `chain`, in this process: where the wallet plugs into the
 /// node. `None` means this build has no wallet.
 pub fn make_wallet_loader(chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
-    drop(chain);
-    None
+    Some(crate::wallet::Loader::new(chain))
 }
 
 fn e(err: impl std::fmt::Display) -> String {

@@ -26,3 +26,4 @@ pub mod storage;
 pub mod time;
 pub mod validation;
 pub mod versionbits;
+pub mod wallet;

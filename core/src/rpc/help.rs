@@ -10,7 +10,12 @@ const EXAMPLE_URL: &str = "http://127.0.0.1:18443/";
 
 /// The help entry for `name` in `help.txt`, without its `### name` line.
 fn entry(name: &str) -> Option<&'static str> {
-    TEXTS.split("### ").skip(1).find_map(|block| {
+    entry_in(TEXTS, name)
+}
+
+/// The entry for `name` in a text of `### name` blocks.
+fn entry_in(texts: &'static str, name: &str) -> Option<&'static str> {
+    texts.split("### ").skip(1).find_map(|block| {
         let (head, body) = block.split_once('\n')?;
         (head.trim() == name).then_some(body)
     })
@@ -71,7 +76,15 @@ fn parse_rows(lines: &[&str], number: bool) -> Vec<Row> {
 /// The full help text for a command whose one-line usage is `usage`, ending in a newline
 /// as Core's `RPCHelpMan::ToString` does; `None` when there is no entry.
 pub fn render(name: &str, usage: &str) -> Option<String> {
-    let body = entry(name)?;
+    render_body(name, usage, entry(name)?)
+}
+
+/// [`render`] for commands whose texts live elsewhere (the wallet's), in the same format.
+pub fn render_from(texts: &'static str, name: &str, usage: &str) -> Option<String> {
+    render_body(name, usage, entry_in(texts, name)?)
+}
+
+fn render_body(name: &str, usage: &str, body: &str) -> Option<String> {
     let mut description = Vec::new();
     let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
     for line in body.lines() {

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.parse
 
 from .authproxy import AuthServiceProxy, JSONRPCException
 from .util import p2p_port, rpc_port
@@ -66,6 +67,12 @@ class TestNode:
         if user is None:
             user, password = self.cookie_auth()
         return AuthServiceProxy(self.url(user, password), timeout=timeout)
+
+    def get_wallet_rpc(self, name, timeout=60):
+        """A proxy whose calls go to /wallet/<name> (URL-quoted), as Core's get_wallet_rpc."""
+        user, password = self.cookie_auth()
+        quoted = urllib.parse.quote(name, safe="")
+        return AuthServiceProxy(self.url(user, password, f"/wallet/{quoted}"), timeout=timeout)
 
     def wait_for_rpc_connection(self, user=None, password=None, timeout=30):
         deadline = time.time() + timeout
