@@ -52,7 +52,7 @@ impl Filter {
     /// Checks and compiles `args`; errors name the bad value.
     pub fn new(args: &FilterArgs) -> Result<Filter, String> {
         let mut kinds = 0u8;
-        for k in &args.kind {
+        for k in args.kind.iter().flat_map(|k| k.split(',')) {
             let i = KIND_NAMES
                 .iter()
                 .position(|n| n.eq_ignore_ascii_case(k.trim()))
@@ -67,6 +67,7 @@ impl Filter {
         let conns = args
             .conn
             .iter()
+            .flat_map(|c| c.split(','))
             .map(|c| {
                 let bad = || format!("bad --conn '{c}': expected N or PROCESS:N");
                 match c.rsplit_once(':') {
@@ -82,6 +83,7 @@ impl Filter {
         let methods: Vec<String> = args
             .method
             .iter()
+            .flat_map(|m| m.split(','))
             .map(|m| m.trim().trim_end_matches(".*").to_string())
             .filter(|m| !m.is_empty())
             .collect();

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shm_ipc::trace::TraceRecord;
+use shm_ipc::trace::{TraceRecord, TRACE_MAGIC};
 use zerocopy::FromBytes;
 
 use crate::dump::{DumpError, Printer, Style};
@@ -133,6 +133,16 @@ fn poll(
         };
         let meta = file.metadata().map_err(io_err(&f.path))?;
         if meta.len() < HEADER_SIZE as u64 {
+            // A writer may be between creating the file and writing its header; bytes
+            // that cannot start a header mean it is not a trace.
+            let mut head = Vec::new();
+            (&mut file)
+                .take(8)
+                .read_to_end(&mut head)
+                .map_err(io_err(&f.path))?;
+            if !TRACE_MAGIC.starts_with(&head) {
+                reader::parse_header(&f.path, &head)?;
+            }
             return Ok(false);
         }
         let mut head = [0u8; HEADER_SIZE];

@@ -173,7 +173,8 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert_eq!(method_label(2, 0), "Init.make_wallet_loader");
+        assert_eq!(method_label(2, 0), "Init.make_echo");
+        assert_eq!(method_label(2, 1), "Init.make_wallet_loader");
         assert_eq!(method_label(100, 0), "Test.echo");
         assert_eq!(method_label(999, 3), "iface999.m3");
         assert_eq!(method_label(2, 999), "iface2.m999");
