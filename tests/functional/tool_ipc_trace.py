@@ -76,10 +76,14 @@ class IpcTraceToolTest(HashviveTestFramework):
                 requests.setdefault(key, []).append(l)
             elif l["kind"] in ("response", "error"):
                 assert l["latency_ns"] is not None and l["latency_ns"] > 0, l
-                earlier = [r for r in requests.get(key, []) if r["time_ns"] <= l["time_ns"]]
-                assert earlier, "response without request: %s" % l
+                assert any((r["call_id"], r["method"]) == key and r["kind"] in ("request", "callback")
+                           for r in lines), "response without request: %s" % l
                 if l["process"] == "hashvive-node":
-                    # The node traces from its first frame: its own file holds the request.
+                    # The node traces from its first frame, so its own file holds the request,
+                    # stamped earlier by the same thread. (Across processes no order is
+                    # asserted: a send is stamped after the peer was woken, so a receiver can
+                    # record a frame before its sender does.)
+                    earlier = [r for r in requests.get(key, []) if r["time_ns"] <= l["time_ns"]]
                     assert any(r["process"] == "hashvive-node" and r["conn"] == l["conn"]
                                and r["direction"] != l["direction"] for r in earlier), l
             else:
@@ -92,8 +96,7 @@ class IpcTraceToolTest(HashviveTestFramework):
         server = by[("hashvive-wallet", "send", "response")]
         assert ("hashvive-node", "send", "request") in by
         assert_equal(client["call_id"], server["call_id"])
-        assert client["latency_ns"] >= server["latency_ns"], (client, server)
-        assert server["time_ns"] <= client["time_ns"]
+        assert client["latency_ns"] > 0 and server["latency_ns"] > 0
 
         self.log("dump: filters combine")
         node_only = self.dump(files, "--conn", "hashvive-node:%d" % client["conn"], "--kind", "response,error")
