@@ -22,6 +22,9 @@ pub struct Options {
     pub style: Style,
     /// Polling period.
     pub interval: Duration,
+    /// Also follow the `<file>.wallet-<pid>` traces that wallet processes spawned by a
+    /// traced node create next to each given file, as they appear.
+    pub wallets: bool,
 }
 
 enum State {
@@ -63,6 +66,16 @@ pub fn follow_until(
     let mut first_round = true;
     let mut batch: Vec<(usize, TraceRecord)> = Vec::new();
     loop {
+        if options.wallets {
+            for path in wallet_siblings(paths) {
+                if !files.iter().any(|f| f.path == path) {
+                    files.push(Followed {
+                        path,
+                        state: State::Waiting,
+                    });
+                }
+            }
+        }
         let mut more = false;
         for (i, f) in files.iter_mut().enumerate() {
             more |= poll(i, f, options.from_start || !first_round, &mut batch)?;
@@ -104,6 +117,32 @@ pub fn follow(
     out: &mut impl Write,
 ) -> Result<(), DumpError> {
     follow_until(paths, filter, options, out, || true)
+}
+
+/// The `<file>.wallet-<pid>` files next to each of `paths`, sorted.
+fn wallet_siblings(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for path in paths {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let prefix = format!("{name}.wallet-");
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            if file.to_str().is_some_and(|f| f.starts_with(&prefix)) {
+                found.push(path.with_file_name(file));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 fn info_of(f: &Followed) -> Option<&FileInfo> {

@@ -77,6 +77,9 @@ enum Command {
         /// How often to look for new records, in ms.
         #[arg(long, default_value_t = 100)]
         interval_ms: u64,
+        /// Also follow the FILE.wallet-<pid> traces of spawned wallets as they appear.
+        #[arg(long)]
+        wallets: bool,
     },
     /// Write a synthetic trace of N records (for measuring the read rate).
     #[command(hide = true)]
@@ -184,12 +187,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             wall,
             json,
             interval_ms,
+            wallets,
         } => {
             let mut filter = Filter::new(&filter)?;
             let options = follow::Options {
                 from_start,
                 style: Style { wall, json },
                 interval: std::time::Duration::from_millis(interval_ms.max(1)),
+                wallets,
             };
             follow::follow(&files, &mut filter, &options, &mut out)?;
         }

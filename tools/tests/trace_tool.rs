@@ -614,6 +614,7 @@ fn follow_prints_records_as_the_real_writer_appends_them() {
             json: true,
         },
         interval: std::time::Duration::from_millis(5),
+        wallets: false,
     };
     let mut filter = Filter::new(&FilterArgs {
         kind: vec!["request".into()],
@@ -642,4 +643,100 @@ fn follow_prints_records_as_the_real_writer_appends_them() {
         assert_eq!(l["call_id"], i as u64 + 1);
         assert_eq!(l["method"], "Test.echo");
     }
+}
+
+#[test]
+fn follow_picks_up_wallet_traces_as_they_appear() {
+    use hashvive_tools::follow::{follow_until, Options};
+    let dir = TempDir::new();
+    let node = dir.path("ipc.trace");
+    let other = dir.path("other.trace.wallet-9");
+    write_trace(
+        &other,
+        &header("stranger", 9, 0, 0),
+        &[rec(1, 1, DIR_SEND, 1, 7, 0, 1, 0)],
+    )
+    .unwrap();
+    let writer = std::thread::spawn({
+        let node = node.clone();
+        move || {
+            let trace = shm_ipc::Trace::create(&node, "hashvive-node").unwrap();
+            trace.record(rec(
+                shm_ipc::sys::monotonic_ns(),
+                1,
+                DIR_SEND,
+                1,
+                2,
+                1,
+                1,
+                0,
+            ));
+            std::thread::sleep(std::time::Duration::from_millis(60));
+            let wallet = shm_ipc::Trace::create(
+                &node.with_file_name("ipc.trace.wallet-42"),
+                "hashvive-wallet",
+            )
+            .unwrap();
+            wallet.record(rec(
+                shm_ipc::sys::monotonic_ns(),
+                1,
+                DIR_SEND,
+                2,
+                2,
+                1,
+                1,
+                5,
+            ));
+            std::thread::sleep(std::time::Duration::from_millis(60));
+            trace.record(rec(
+                shm_ipc::sys::monotonic_ns(),
+                1,
+                DIR_RECV,
+                2,
+                2,
+                1,
+                1,
+                7,
+            ));
+            wallet.finish().unwrap();
+            trace.finish().unwrap();
+        }
+    });
+    let options = Options {
+        from_start: true,
+        style: Style {
+            wall: false,
+            json: true,
+        },
+        interval: std::time::Duration::from_millis(5),
+        wallets: true,
+    };
+    let mut filter = Filter::new(&FilterArgs::default()).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut finished_polls = 0;
+    follow_until(&[node], &mut filter, &options, &mut out, || {
+        if writer.is_finished() {
+            finished_polls += 1;
+        }
+        std::time::Instant::now() < deadline && finished_polls < 3
+    })
+    .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["process"].as_str().unwrap(), l["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("hashvive-node", "request"),
+            ("hashvive-wallet", "response"),
+            ("hashvive-node", "response")
+        ]
+    );
 }
