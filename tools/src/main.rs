@@ -13,7 +13,11 @@ use hashvive_tools::{follow, plot, synth};
 
 /// Reads the binary IPC traces written by `-ipctrace=<file>`.
 #[derive(Parser)]
-#[command(name = "hashvive-ipc-trace", version, about)]
+#[command(
+    name = "hashvive-ipc-trace",
+    version,
+    about = "Reads the binary IPC traces written by -ipctrace=<file>: dump, stats, plot, follow"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
