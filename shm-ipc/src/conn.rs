@@ -759,7 +759,12 @@ impl Connection {
         // Take the reader role before sending so a fast response finds us spinning and
         // the peer needs no eventfd write.
         let mut reader = inner.try_reader();
-        let sent_ns = sys::monotonic_ns();
+        // Only the trace uses it; an untraced call reads no clock here.
+        let sent_ns = if inner.trace().is_some() {
+            sys::monotonic_ns()
+        } else {
+            0
+        };
         inner.send(header, 0, &mut reader, |sink| {
             frame::serialize(params, sink)
         })?;
@@ -767,7 +772,13 @@ impl Connection {
             let frame = inner.wait_frame(&slot, logical, reader.take(), Wait::Response)?;
             match frame.kind {
                 Kind::Response | Kind::Error if frame.header.call_id == call_id => {
-                    inner.trace_frame(DIR_RECV, &frame, sys::monotonic_ns() - sent_ns);
+                    // Zero when a late trace (`set_trace`) started during the call.
+                    let latency = if sent_ns != 0 {
+                        frame.received_ns.saturating_sub(sent_ns)
+                    } else {
+                        0
+                    };
+                    inner.trace_frame(DIR_RECV, &frame, latency);
                     let result = inner.finish_call::<M, R>(&frame, read);
                     inner.release(frame);
                     return result;
@@ -971,19 +982,28 @@ impl Inner {
                 Body::Ring(record) => record.len,
                 Body::Owned(buf) => buf.len() + FRAME_HEADER_SIZE,
             };
-            trace.record(self.trace_record(direction, &frame.header, size, latency_ns));
+            // The reader's receive stamp, not a fresh clock read: receives are on the
+            // round trip's critical path, and the stamp is the truer time anyway.
+            trace.record(self.trace_record(
+                frame.received_ns,
+                direction,
+                &frame.header,
+                size,
+                latency_ns,
+            ));
         }
     }
 
     fn trace_record(
         &self,
+        time_ns: u64,
         direction: u8,
         header: &FrameHeader,
         size: usize,
         latency_ns: u64,
     ) -> TraceRecord {
         TraceRecord {
-            time_ns: sys::monotonic_ns(),
+            time_ns,
             latency_ns,
             call_id: header.call_id,
             thread: header.thread,
@@ -1763,12 +1783,13 @@ impl Inner {
             }
         };
         if let Some(trace) = self.trace() {
+            let now = sys::monotonic_ns();
             let latency = if request_ns != 0 {
-                sys::monotonic_ns().saturating_sub(request_ns)
+                now.saturating_sub(request_ns)
             } else {
                 0
             };
-            trace.record(self.trace_record(DIR_SEND, &header, size, latency));
+            trace.record(self.trace_record(now, DIR_SEND, &header, size, latency));
         }
         Ok(())
     }

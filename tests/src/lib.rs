@@ -155,6 +155,10 @@ pub fn peer_main(args: impl Iterator<Item = String>) {
         } else if let Some(v) = arg.strip_prefix("-ipcparkms=") {
             let ms = v.parse().unwrap_or_else(|_| fail("bad -ipcparkms"));
             opts.park_timeout = Duration::from_millis(ms);
+        } else if let Some(v) = arg.strip_prefix("-ipctrace=") {
+            let trace = shm_ipc::Trace::create(Path::new(v), "ipc-peer")
+                .unwrap_or_else(|e| fail(&format!("-ipctrace: {e}")));
+            opts.trace = Some(trace);
         } else if arg == "-scribble" {
             scribble = true;
         } else {

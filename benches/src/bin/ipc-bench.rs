@@ -104,6 +104,8 @@ fn main() {
             Options::default(),
         ),
     ];
+    let (trace_off, trace_on) = trace_overhead(budget);
+    let (send_ns, recv_ns, dropped) = trace_record_cost();
     let mut throughput = Vec::new();
     for (name, args, opts) in configs {
         let (mut child, conn) = spawn_self(args, opts);
@@ -124,6 +126,17 @@ fn main() {
         drop(conn);
         let _ = child.wait();
     }
+    let (trace_off_p50, trace_on_p50) = (trace_off.percentile(50.0), trace_on.percentile(50.0));
+    rows.push(Row {
+        name: "shm-ipc Echo call, shm spinning, interleaved with the next row".into(),
+        size: 64,
+        samples: trace_off,
+    });
+    rows.push(Row {
+        name: "shm-ipc Echo call, shm spinning, -ipctrace on both sides".into(),
+        size: 64,
+        samples: trace_on,
+    });
     if with_iceoryx {
         #[cfg(feature = "iceoryx2")]
         for &size in &sizes {
@@ -160,6 +173,22 @@ fn main() {
             vs_shm
         );
     }
+    let (off50, on50) = (trace_off_p50, trace_on_p50);
+    println!(
+        "\n-ipctrace overhead, 64 B shm echo (interleaved rows above): p50 {} off, {} on, {:+.1}%",
+        fmt_ns(off50),
+        fmt_ns(on50),
+        (on50 as f64 / off50 as f64 - 1.0) * 100.0,
+    );
+    println!(
+        "one traced frame costs its thread {send_ns:.0} ns when sent (clock read and queue push), \
+         {recv_ns:.0} ns when received (push only){}",
+        if dropped > 0 {
+            format!("; the writer fell behind and dropped {dropped} records")
+        } else {
+            String::new()
+        }
+    );
     println!("\nOne-way streaming (Connection::notify, receiver validates in place and does not copy):\n");
     println!("| transport | 64 B messages/s | 1 MiB GB/s |");
     println!("|---|---:|---:|");
@@ -249,6 +278,96 @@ fn echo_round_trips(conn: &Connection, size: usize, budget: Duration) -> Samples
         assert_eq!(len, size);
     }
     samples
+}
+
+/// 64-byte shm echo round trips without and with `-ipctrace` on both sides. Each round
+/// spawns a fresh peer of each kind (adaptive spinning keeps per-connection state) and
+/// alternates between them in short slices, so drift in the machine's load lands on
+/// both rows alike.
+fn trace_overhead(budget: Duration) -> (Samples, Samples) {
+    let dir = std::env::temp_dir().join(format!("ipc-bench-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("trace directory");
+    let payload = vec![0x5au8; 64];
+    let (mut off_samples, mut on_samples) = (Samples::default(), Samples::default());
+    let rounds = 5;
+    let slices = 8;
+    for round in 0..rounds {
+        let (mut off_child, off) = spawn_self(&[], Options::default());
+        let trace = shm_ipc::Trace::create(&dir.join(format!("bench-{round}.trace")), "ipc-bench")
+            .expect("trace file");
+        let peer_arg = format!(
+            "-ipctrace={}",
+            dir.join(format!("peer-{round}.trace")).display()
+        );
+        let (mut on_child, on) = spawn_self(
+            &[&peer_arg],
+            Options {
+                trace: Some(trace.clone()),
+                ..Options::default()
+            },
+        );
+        for slice in 0..slices {
+            let mut pair = [(&off, &mut off_samples), (&on, &mut on_samples)];
+            if (round + slice) % 2 == 1 {
+                pair.reverse();
+            }
+            for (conn, samples) in pair {
+                let start = Instant::now();
+                let mut n = 0;
+                while start.elapsed() < budget / (rounds * slices) {
+                    let t = Instant::now();
+                    conn.call_with::<Echo, usize>(&payload, |r| r.len())
+                        .unwrap();
+                    // The first calls of a slice bring the peer back from parking.
+                    n += 1;
+                    if n > 100 {
+                        samples.push(t.elapsed().as_nanos() as u64);
+                    }
+                }
+            }
+        }
+        drop((off, on));
+        let _ = (off_child.wait(), on_child.wait());
+        trace.finish().expect("trace written");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    (off_samples, on_samples)
+}
+
+/// What one traced frame costs the thread that sends or receives it, with and without
+/// the clock read that sends need (receives reuse the reader's stamp). Batches leave the
+/// writer time to drain; the count of records it dropped anyway is returned too.
+fn trace_record_cost() -> (f64, f64, u64) {
+    let dir = std::env::temp_dir().join(format!("ipc-bench-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("trace directory");
+    let trace = shm_ipc::Trace::create(&dir.join("cost.trace"), "ipc-bench").expect("trace file");
+    let (batches, batch) = (40u32, 10_000u32);
+    let mut spent = [Duration::ZERO; 2];
+    for b in 0..batches {
+        let with_clock = b % 2 == 0;
+        let start = Instant::now();
+        for i in 0..batch {
+            let time_ns = if with_clock {
+                shm_ipc::sys::monotonic_ns()
+            } else {
+                i as u64
+            };
+            trace.record(shm_ipc::trace::TraceRecord {
+                time_ns,
+                call_id: i as u64,
+                size: 88,
+                kind: 1,
+                ..Default::default()
+            });
+        }
+        spent[usize::from(!with_clock)] += start.elapsed();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dropped = trace.dropped();
+    trace.finish().expect("trace written");
+    let _ = std::fs::remove_dir_all(&dir);
+    let per = |d: Duration| d.as_nanos() as f64 / (batches / 2 * batch) as f64;
+    (per(spent[0]), per(spent[1]), dropped)
 }
 
 /// Messages per second and bytes per second sending `size`-byte one-way messages.
