@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """P2P connection management: addnode add/remove/onetry, getaddednodeinfo, disconnectnode
-(by address and by nodeid), setnetworkactive, -connect, -blocksonly, -whitelist,
+(by address and by nodeid), setnetworkactive, -connect, -addnode, -blocksonly, -whitelist,
 -maxconnections, -uacomment checks, a port already in use, clean shutdown."""
 
 import time
@@ -104,10 +104,13 @@ class P2PConnectionsTest(HashviveTestFramework):
         time.sleep(0.5)
         assert_equal(n0.getconnectioncount(), 0)
 
-        self.log("-connect dials the given node at startup and turns listening off")
+        self.log("-connect dials the given node at startup and turns listening off; -addnode too")
         self.restart(0)
         self.restart(2, [f"-connect={self.addr(0)}"])
         wait_until(lambda: n2.getconnectioncount() == 1, what="-connect")
+        self.restart(1, [f"-addnode={self.addr(0)}"])
+        wait_until(lambda: n1.getaddednodeinfo()[0]["connected"], what="-addnode")
+        assert_equal(n0.getconnectioncount(), 2)
         n1.addnode(self.addr(2), "onetry")
         time.sleep(0.5)
         assert_equal(n2.getconnectioncount(), 1)
