@@ -20,6 +20,10 @@ class P2PConnectionsTest(HashviveTestFramework):
     def addr(self, i):
         return f"127.0.0.1:{self.nodes[i].p2p_port}"
 
+    def read_log(self, i):
+        with open(self.nodes[i].debug_log) as f:
+            return f.read()
+
     def restart(self, i, args=()):
         self.nodes[i].stop()
         self.nodes[i].start(list(args))
@@ -69,6 +73,11 @@ class P2PConnectionsTest(HashviveTestFramework):
         assert_equal(n2.getpeerinfo()[0]["connection_type"], "manual")
         n2.addnode("127.0.0.1:1", "onetry")  # nobody listens there: no error, no connection
         assert_equal(n2.getconnectioncount(), 1)
+
+        self.log("a connection to ourselves is noticed by its version nonce and dropped")
+        n0.addnode(self.addr(0), "onetry")
+        wait_until(lambda: "connected to self" in self.read_log(0), what="self-connection log")
+        wait_until(lambda: n0.getconnectioncount() == 1, what="self-connection closed")
 
         self.log("setnetworkactive false drops everyone and refuses connections")
         assert_equal(n0.setnetworkactive(False), False)
