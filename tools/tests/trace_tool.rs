@@ -592,11 +592,15 @@ fn follow_prints_records_as_the_real_writer_appends_them() {
     use hashvive_tools::follow::{follow_until, Options};
     let dir = TempDir::new();
     let path = dir.path("live.trace");
+    let polled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = std::thread::spawn({
         let path = path.clone();
+        let polled = polled.clone();
         move || {
-            // Started after follow, so follow first waits for the file to appear.
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            // Started after follow's first poll, so follow first waits for the file.
+            while !polled.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let trace = shm_ipc::Trace::create(&path, "live").unwrap();
             for i in 0..200u64 {
                 trace.record(rec(i, 1, DIR_SEND, 1, 100, 0, i + 1, 0));
@@ -626,6 +630,7 @@ fn follow_prints_records_as_the_real_writer_appends_them() {
     let mut polls = 0;
     let mut finished_polls = 0;
     follow_until(&[path], &mut filter, &options, &mut out, || {
+        polled.store(true, Ordering::Release);
         polls += 1;
         // Poll twice more once the writer is done, so its last flush is read.
         if writer.is_finished() {
