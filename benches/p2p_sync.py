@@ -36,6 +36,13 @@ def vm_hwm_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def build_chain(node, blocks, txs_per_block):
     """Mines `blocks` blocks on top of 101 setup blocks, each with `txs_per_block`
     transactions: one chain of spends per slot, fanned out from one coinbase."""
@@ -86,6 +93,7 @@ def main():
         log_args = ["-nodebug", "-debug=net"] if args.keep else ["-nodebug"]
         a.start(log_args)
         b.start(log_args)
+        cpu_a, cpu_b = cpu_seconds(a.process.pid), cpu_seconds(b.process.pid)
         start = time.time()
         b.addnode(f"127.0.0.1:{a.p2p_port}", "onetry")
         while b.getblockcount() < height:
@@ -93,10 +101,14 @@ def main():
         elapsed = time.time() - start
         assert b.getbestblockhash() == a.getbestblockhash()
         rss_a, rss_b = vm_hwm_kib(a.process.pid), vm_hwm_kib(b.process.pid)
+        cpu_a = cpu_seconds(a.process.pid) - cpu_a
+        cpu_b = cpu_seconds(b.process.pid) - cpu_b
         size_mb = sum(b.getblock(b.getblockhash(h))["size"] for h in range(height - 9, height + 1)) / 10 / 1e6
         print(f"synced {height} blocks (~{size_mb * 1e3:.1f} kB each) in {elapsed:.2f} s: "
               f"{height / elapsed:.0f} blocks/s, {args.txs * args.blocks / elapsed:.0f} tx/s")
         print(f"peak RSS: serving node A {rss_a / 1024:.1f} MiB, syncing node B {rss_b / 1024:.1f} MiB")
+        print(f"CPU during the sync: node A {cpu_a:.2f} s, node B {cpu_b:.2f} s "
+              f"(the rest of the wall time B waits: for a CPU when others run, for its per-block fsync)")
         a.stop()
         b.stop()
     finally:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """P2P connection management: addnode add/remove/onetry, getaddednodeinfo, disconnectnode
-(by address and by nodeid), setnetworkactive, -connect, -blocksonly, -whitelist,
+(by address and by nodeid), setnetworkactive, -connect, -addnode, -blocksonly, -whitelist,
 -maxconnections, -uacomment checks, a port already in use, clean shutdown."""
 
 import time
@@ -19,6 +19,10 @@ class P2PConnectionsTest(HashviveTestFramework):
 
     def addr(self, i):
         return f"127.0.0.1:{self.nodes[i].p2p_port}"
+
+    def read_log(self, i):
+        with open(self.nodes[i].debug_log) as f:
+            return f.read()
 
     def restart(self, i, args=()):
         self.nodes[i].stop()
@@ -70,6 +74,11 @@ class P2PConnectionsTest(HashviveTestFramework):
         n2.addnode("127.0.0.1:1", "onetry")  # nobody listens there: no error, no connection
         assert_equal(n2.getconnectioncount(), 1)
 
+        self.log("a connection to ourselves is noticed by its version nonce and dropped")
+        n0.addnode(self.addr(0), "onetry")
+        wait_until(lambda: "connected to self" in self.read_log(0), what="self-connection log")
+        wait_until(lambda: n0.getconnectioncount() == 1, what="self-connection closed")
+
         self.log("setnetworkactive false drops everyone and refuses connections")
         assert_equal(n0.setnetworkactive(False), False)
         wait_until(lambda: n0.getconnectioncount() == 0 and n2.getconnectioncount() == 0, what="network off")
@@ -104,10 +113,13 @@ class P2PConnectionsTest(HashviveTestFramework):
         time.sleep(0.5)
         assert_equal(n0.getconnectioncount(), 0)
 
-        self.log("-connect dials the given node at startup and turns listening off")
+        self.log("-connect dials the given node at startup and turns listening off; -addnode too")
         self.restart(0)
         self.restart(2, [f"-connect={self.addr(0)}"])
         wait_until(lambda: n2.getconnectioncount() == 1, what="-connect")
+        self.restart(1, [f"-addnode={self.addr(0)}"])
+        wait_until(lambda: n1.getaddednodeinfo()[0]["connected"], what="-addnode")
+        assert_equal(n0.getconnectioncount(), 2)
         n1.addnode(self.addr(2), "onetry")
         time.sleep(0.5)
         assert_equal(n2.getconnectioncount(), 1)

@@ -592,11 +592,15 @@ fn follow_prints_records_as_the_real_writer_appends_them() {
     use hashvive_tools::follow::{follow_until, Options};
     let dir = TempDir::new();
     let path = dir.path("live.trace");
+    let polled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = std::thread::spawn({
         let path = path.clone();
+        let polled = polled.clone();
         move || {
-            // Started after follow, so follow first waits for the file to appear.
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            // Started after follow's first poll, so follow first waits for the file.
+            while !polled.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let trace = shm_ipc::Trace::create(&path, "live").unwrap();
             for i in 0..200u64 {
                 trace.record(rec(i, 1, DIR_SEND, 1, 100, 0, i + 1, 0));
@@ -623,21 +627,24 @@ fn follow_prints_records_as_the_real_writer_appends_them() {
     .unwrap();
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let out_len = std::cell::Cell::new(0usize);
     let mut polls = 0;
+    let mut finished_polls = 0;
     follow_until(&[path], &mut filter, &options, &mut out, || {
+        polled.store(true, Ordering::Release);
         polls += 1;
-        out_len.set(polls);
-        std::time::Instant::now() < deadline && !writer.is_finished()
+        // Poll twice more once the writer is done, so its last flush is read.
+        if writer.is_finished() {
+            finished_polls += 1;
+        }
+        std::time::Instant::now() < deadline && finished_polls < 3
     })
     .unwrap();
-    // One more round after the writer finished.
     let lines: Vec<serde_json::Value> = String::from_utf8(out)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(out_len.get() > 3);
+    assert!(polls > 3, "followed while the writer wrote");
     assert_eq!(lines.len(), 200, "every appended record, once");
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["call_id"], i as u64 + 1);

@@ -104,7 +104,11 @@ fn main() {
             Options::default(),
         ),
     ];
-    let (trace_off, trace_on) = trace_overhead(budget);
+    let mut traced = Vec::new();
+    for (spin, label) in [(true, "shm spinning"), (false, "shm -ipcspin=0")] {
+        let (off, on) = trace_overhead(budget, spin);
+        traced.push((label, off, on));
+    }
     let (send_ns, recv_ns, dropped) = trace_record_cost();
     let mut throughput = Vec::new();
     for (name, args, opts) in configs {
@@ -126,17 +130,20 @@ fn main() {
         drop(conn);
         let _ = child.wait();
     }
-    let (trace_off_p50, trace_on_p50) = (trace_off.percentile(50.0), trace_on.percentile(50.0));
-    rows.push(Row {
-        name: "shm-ipc Echo call, shm spinning, interleaved with the next row".into(),
-        size: 64,
-        samples: trace_off,
-    });
-    rows.push(Row {
-        name: "shm-ipc Echo call, shm spinning, -ipctrace on both sides".into(),
-        size: 64,
-        samples: trace_on,
-    });
+    let mut overheads = Vec::new();
+    for (label, off, on) in traced {
+        overheads.push((label, off.percentile(50.0), on.percentile(50.0)));
+        rows.push(Row {
+            name: format!("shm-ipc Echo call, {label}, interleaved with the next row"),
+            size: 64,
+            samples: off,
+        });
+        rows.push(Row {
+            name: format!("shm-ipc Echo call, {label}, -ipctrace on both sides"),
+            size: 64,
+            samples: on,
+        });
+    }
     if with_iceoryx {
         #[cfg(feature = "iceoryx2")]
         for &size in &sizes {
@@ -173,13 +180,15 @@ fn main() {
             vs_shm
         );
     }
-    let (off50, on50) = (trace_off_p50, trace_on_p50);
-    println!(
-        "\n-ipctrace overhead, 64 B shm echo (interleaved rows above): p50 {} off, {} on, {:+.1}%",
-        fmt_ns(off50),
-        fmt_ns(on50),
-        (on50 as f64 / off50 as f64 - 1.0) * 100.0,
-    );
+    println!();
+    for (label, off50, on50) in overheads {
+        println!(
+            "-ipctrace overhead, 64 B echo, {label} (interleaved rows above): p50 {} off, {} on, {:+.1}%",
+            fmt_ns(off50),
+            fmt_ns(on50),
+            (on50 as f64 / off50 as f64 - 1.0) * 100.0,
+        );
+    }
     println!(
         "one traced frame costs its thread {send_ns:.0} ns when sent (clock read and queue push), \
          {recv_ns:.0} ns when received (push only){}",
@@ -284,7 +293,16 @@ fn echo_round_trips(conn: &Connection, size: usize, budget: Duration) -> Samples
 /// spawns a fresh peer of each kind (adaptive spinning keeps per-connection state) and
 /// alternates between them in short slices, so drift in the machine's load lands on
 /// both rows alike.
-fn trace_overhead(budget: Duration) -> (Samples, Samples) {
+fn trace_overhead(budget: Duration, spin: bool) -> (Samples, Samples) {
+    let spin_args: &[&str] = if spin { &[] } else { &["-ipcspin=0"] };
+    let options = || Options {
+        spin: if spin {
+            Options::default().spin
+        } else {
+            Duration::ZERO
+        },
+        ..Options::default()
+    };
     let dir = std::env::temp_dir().join(format!("ipc-bench-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("trace directory");
     let payload = vec![0x5au8; 64];
@@ -292,18 +310,23 @@ fn trace_overhead(budget: Duration) -> (Samples, Samples) {
     let rounds = 5;
     let slices = 8;
     for round in 0..rounds {
-        let (mut off_child, off) = spawn_self(&[], Options::default());
+        let (mut off_child, off) = spawn_self(spin_args, options());
         let trace = shm_ipc::Trace::create(&dir.join(format!("bench-{round}.trace")), "ipc-bench")
             .expect("trace file");
         let peer_arg = format!(
             "-ipctrace={}",
             dir.join(format!("peer-{round}.trace")).display()
         );
+        let on_args: Vec<&str> = spin_args
+            .iter()
+            .copied()
+            .chain([peer_arg.as_str()])
+            .collect();
         let (mut on_child, on) = spawn_self(
-            &[&peer_arg],
+            &on_args,
             Options {
                 trace: Some(trace.clone()),
-                ..Options::default()
+                ..options()
             },
         );
         for slice in 0..slices {
