@@ -485,6 +485,21 @@ const MAX_RESERVED_FOLLOWERS: usize = 16;
 /// Shortest adaptive spin: a round trip on an idle machine still fits.
 const MIN_SPIN_NS: u64 = 2_000;
 
+/// The spin budget after a spin caught its frame: doubled, up to `max` (`-ipcspin`).
+fn spin_after_catch(now_ns: u64, max_ns: u64) -> u64 {
+    if now_ns >= max_ns {
+        return max_ns;
+    }
+    (now_ns * 2).clamp(MIN_SPIN_NS.min(max_ns), max_ns)
+}
+
+/// The spin budget after a spin ran out: halved, down to `MIN_SPIN_NS` (never up). When
+/// the peer is slow or shares our CPU (a loaded machine), long spins only burn the CPU it
+/// needs; halving converges on one wake-up per call instead of a wasted spin plus one.
+fn spin_after_miss(now_ns: u64) -> u64 {
+    (now_ns / 2).max(MIN_SPIN_NS).min(now_ns)
+}
+
 /// Call id of a message that expects no response.
 const NO_RESPONSE: u64 = 0;
 
@@ -702,12 +717,6 @@ impl Connection {
     /// Closes the connection: the peer sees a close, and waiting calls fail.
     pub fn close(&self) {
         self.inner.close("connection closed locally", true);
-    }
-
-    /// The current adaptive spin budget, for tests.
-    #[doc(hidden)]
-    pub fn spin_budget_for_tests(&self) -> Duration {
-        self.inner.spin_budget()
     }
 
     /// Overwrites both shared rings with garbage, as a hostile peer would. Only for
@@ -1174,21 +1183,14 @@ impl Inner {
     fn spin_caught(&self) {
         let max = self.opts.spin.as_nanos() as u64;
         let now = self.spin_ns.load(Ordering::Relaxed);
-        if now < max {
-            self.spin_ns.store(
-                (now * 2).clamp(MIN_SPIN_NS.min(max), max),
-                Ordering::Relaxed,
-            );
-        }
+        self.spin_ns
+            .store(spin_after_catch(now, max), Ordering::Relaxed);
     }
 
-    /// A spin ran out and we park: spin less next time. When the peer is slow or shares
-    /// our CPU (a loaded machine), long spins only burn the CPU it needs; halving
-    /// converges on one wake-up per call instead of a wasted spin plus a wake-up.
+    /// A spin ran out and we park: spin less next time.
     fn spin_missed(&self) {
         let now = self.spin_ns.load(Ordering::Relaxed);
-        self.spin_ns
-            .store((now / 2).max(MIN_SPIN_NS).min(now), Ordering::Relaxed);
+        self.spin_ns.store(spin_after_miss(now), Ordering::Relaxed);
     }
 
     /// Blocks the leader until data may be there, using the waiting-flag protocol.
@@ -1936,4 +1938,31 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
         rustix::net::SocketFlags::CLOEXEC,
         None,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_budget_halves_on_misses_and_doubles_back_on_catches() {
+        let max = 50_000;
+        let mut budget = max;
+        for _ in 0..20 {
+            budget = spin_after_miss(budget);
+        }
+        assert_eq!(budget, MIN_SPIN_NS);
+        let mut catches = 0;
+        while budget < max {
+            budget = spin_after_catch(budget, max);
+            catches += 1;
+        }
+        assert_eq!(budget, max);
+        assert_eq!(catches, 5, "2 µs doubles back to 50 µs in five catches");
+        // -ipcspin=0 never spins, and a budget below the floor is kept, not raised.
+        assert_eq!(spin_after_catch(0, 0), 0);
+        assert_eq!(spin_after_miss(0), 0);
+        assert_eq!(spin_after_catch(1_000, 1_000), 1_000);
+        assert_eq!(spin_after_miss(1_000), 1_000);
+    }
 }

@@ -257,13 +257,14 @@ impl Producer {
             }
             // Not enough room before the end: pad to the end and restart at offset 0.
             if free - to_end >= need {
+                // The padding lies beyond the published head: it takes effect when the
+                // record is committed, and costs nothing if the grant is abandoned.
                 self.write_header(
                     offset as usize,
                     to_end as usize - RECORD_HEADER_SIZE,
                     TAG_PAD,
                 );
-                self.head += to_end;
-                return Ok(Some(self.grant_at(self.head, free - to_end)));
+                return Ok(Some(self.grant_at(self.head + to_end, free - to_end)));
             }
         }
         Ok(None)
@@ -292,8 +293,7 @@ impl Producer {
             to_end as usize - RECORD_HEADER_SIZE,
             TAG_PAD,
         );
-        self.head += to_end;
-        Ok(Some(self.grant_at(self.head, offset)))
+        Ok(Some(self.grant_at(self.head + to_end, offset)))
     }
 
     fn grant_at(&self, start: u64, span: u64) -> Grant {
@@ -722,6 +722,28 @@ mod tests {
         assert!(grant.capacity >= 2000);
         producer.commit(grant, 2000);
         assert_eq!(read(&mut consumer, &mut releaser).unwrap().len(), 2000);
+    }
+
+    #[test]
+    fn an_abandoned_grant_leaves_no_padding_behind() {
+        let mut mem = Mem::new(4096);
+        let mut producer = unsafe { Producer::new(mem.base(), 4096) };
+        let (mut consumer, mut releaser) = unsafe { consumer(mem.base(), 4096) };
+        // Head at offset 1536, everything released.
+        assert!(write(&mut producer, &[0; 1528]));
+        assert_eq!(read(&mut consumer, &mut releaser).unwrap().len(), 1528);
+        // A small grant rewinds to offset 0 behind a 2560-byte pad; the sender finds its
+        // message does not fit there and drops the grant (as `send` does before falling
+        // back to its scratch buffer).
+        let small = producer.grant(100).unwrap().expect("room");
+        assert_eq!(record_offset(&mut mem, &small), 0);
+        drop(small);
+        // The ring is empty: a 2000-byte record must fit. With the pad left pending, only
+        // 1536 bytes looked free and nobody could ever release the rest (a hang seen
+        // under load in `one_way_messages_arrive_in_order_before_a_later_call`).
+        assert!(write(&mut producer, &[1; 2000]));
+        assert_eq!(read(&mut consumer, &mut releaser).unwrap(), vec![1; 2000]);
+        assert!(read(&mut consumer, &mut releaser).is_none());
     }
 
     proptest! {
