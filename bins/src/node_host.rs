@@ -253,6 +253,13 @@ fn attach(shared: &Arc<Shared>, fd: OwnedFd, options: Options) -> Result<(), Str
     let label = format!("{}-{}", peer.name, peer.pid);
     log_info!("IPC: {label} connected over {}", conn.transport());
     cx.set_connection(conn.clone());
+    // Two wallet processes would open the same wallet files and register the same
+    // commands; a new one is welcome once the last one is gone.
+    if let Some(serving) = shared.wallets.lock().first().map(|w| w.label.clone()) {
+        log_info!("IPC: refusing {label}: {serving} already serves the wallets");
+        conn.close();
+        return Ok(());
+    }
     let init: Arc<dyn Init> = Arc::new(init::Proxy::new(Arc::clone(&cx), ROOT_OBJECT));
     if options_trusted {
         // echoipc crosses to the spawned wallet process, as Core's goes to a spawned one.
@@ -270,6 +277,8 @@ fn attach(shared: &Arc<Shared>, fd: OwnedFd, options: Options) -> Result<(), Str
         conn.close();
         return Ok(());
     };
+    // The new wallet's commands take over from any stand-ins for a lost one.
+    shared.placeholders.lock().clear();
     let before: Vec<String> = shared
         .commands
         .snapshot()
@@ -286,8 +295,6 @@ fn attach(shared: &Arc<Shared>, fd: OwnedFd, options: Options) -> Result<(), Str
         .into_iter()
         .filter(|c| !before.contains(&c.name))
         .collect();
-    // The new wallet's commands take over from any stand-ins for a lost one.
-    shared.placeholders.lock().clear();
     let weak = Arc::downgrade(shared);
     let lost = label.clone();
     conn.on_close(move |why| {

@@ -187,6 +187,12 @@ fn run(args: &ArgsManager) -> Result<(), String> {
         }
     };
     let loaders: Vec<_> = std::mem::take(&mut *init.loaders.lock());
+    if loaders.is_empty() && why.is_some() {
+        return Err(
+            "Error: the node closed the connection without starting a wallet (another wallet process may be serving it)"
+                .into(),
+        );
+    }
     match why {
         Some(why) => {
             log_info!("hashvive-wallet: node connection closed ({why}); flushing and exiting");

@@ -61,18 +61,16 @@ class MultiprocessTest(HashviveTestFramework):
         assert_equal(proc.returncode, 1)
         assert "-ipcconnect" in proc.stderr
 
-        self.log("a wallet process attaches on the socket, over shared memory or the socket")
+        self.log("a wallet process attaches on the socket, over shared memory or the socket; "
+                 "while the spawned one serves, it is refused")
         for shm, transport in (("1", "shared memory"), ("0", "socket")):
             proc = subprocess.Popen([wallet_bin, "-ipcconnect=unix", f"-datadir={node.datadir}", "-regtest",
                                      f"-ipcshm={shm}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             pattern = "IPC: hashvive-wallet-%d connected over %s" % (proc.pid, transport)
             wait_until(lambda: pattern in log_text(node), what=pattern)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
-                proc.wait(timeout=10)
-            assert_equal(proc.stderr.read(), b"")
+            assert_equal(proc.wait(timeout=30), 1)
+            assert b"another wallet process" in proc.stderr.read()
+            assert "IPC: refusing hashvive-wallet-%d" % proc.pid in log_text(node)
         assert_equal(node.getblockcount(), 3)
 
         self.log("stop ends both processes, with exit code 0, and removes the socket")
