@@ -735,9 +735,10 @@ mod tests {
         // A small grant rewinds to offset 0 behind a 2560-byte pad; the sender finds its
         // message does not fit there and drops the grant (as `send` does before falling
         // back to its scratch buffer).
-        let small = producer.grant(100).unwrap().expect("room");
-        assert_eq!(record_offset(&mut mem, &small), 0);
-        drop(small);
+        {
+            let small = producer.grant(100).unwrap().expect("room");
+            assert_eq!(record_offset(&mut mem, &small), 0);
+        }
         // The ring is empty: a 2000-byte record must fit. With the pad left pending, only
         // 1536 bytes looked free and nobody could ever release the rest (a hang seen
         // under load in `one_way_messages_arrive_in_order_before_a_later_call`).

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use hashvive_tests::{spawn_peer, Discard, Echo, Fail, Nest, Panic, Pid, Received, Sleep, Work};
+use hashvive_tests::{spawn_peer, Discard, Echo, Fail, Nest, Panic, Pid, Received, Sleep};
 use shm_ipc::frame::{ERR_HANDLER, ERR_PANIC};
 use shm_ipc::{Connection, Error, IpcAddress, Listener, Options, Side, Transport};
 
