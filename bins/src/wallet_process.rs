@@ -132,7 +132,27 @@ pub fn main(argv: Vec<String>) -> i32 {
     }
 }
 
+/// Calls on a node that is gone unwind the thread making them (see `OnCallFailure`);
+/// that is expected while the process winds down, so it goes to the log, not stderr.
+fn quiet_disconnect_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("IPC call failed") {
+            log_info!("hashvive-wallet: {message}");
+        } else {
+            default(info);
+        }
+    }));
+}
+
 fn run(args: &ArgsManager) -> Result<(), String> {
+    quiet_disconnect_panics();
     let spawned = args.get_arg("ipcfd");
     let attach_to = args.get_arg("ipcconnect");
     let base_dir = std::env::current_dir().map_err(|e| format!("Error: {e}"))?;

@@ -235,7 +235,12 @@ fn sendrawtransaction(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcErro
         }
     }
     match ctx.node.accept_to_mempool(&tx, false, Some(max_rate)) {
-        Ok(a) => Ok(json!(a.txid.to_string())),
+        Ok(a) => {
+            // As Core's BroadcastTransaction with wait_callback: wallets have seen the
+            // transaction before the caller's next call.
+            ctx.node.signals().sync();
+            Ok(json!(a.txid.to_string()))
+        }
         Err(r) if r.missing_inputs => Err(RpcError::new(
             code::VERIFY_ERROR,
             "bad-txns-inputs-missingorspent",
