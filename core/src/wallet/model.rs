@@ -219,6 +219,9 @@ pub struct State {
     pub birth_time: i64,
     /// Lookahead window (`-keypool`).
     pub keypool: u32,
+    /// Descriptors whose next index moved for change only; written with the next write
+    /// (losing such a move in a crash merely reuses an index no transaction used).
+    pub pending_descs: BTreeSet<usize>,
 }
 
 /// `walletpassphrase` was given the wrong passphrase (or the wallet is not encrypted).
@@ -546,6 +549,22 @@ struct Dirty {
     txs: BTreeSet<Txid>,
     descs: BTreeSet<usize>,
     best_block: bool,
+    extra: Vec<Write>,
+}
+
+impl Dirty {
+    fn is_empty(&self) -> bool {
+        self.txs.is_empty() && self.descs.is_empty() && !self.best_block && self.extra.is_empty()
+    }
+}
+
+/// The state as stored: "in the mempool" is not kept (the node re-announces its mempool
+/// after a restart), so flipping between it and inactive needs no write.
+fn stored_state(state: &TxState) -> TxState {
+    match state {
+        TxState::InMempool => TxState::Inactive { abandoned: false },
+        other => other.clone(),
+    }
 }
 
 impl Wallet {
@@ -604,6 +623,10 @@ impl Wallet {
         let mut s = self.state();
         let mut dirty = Dirty::default();
         let r = f(&mut s, &mut dirty);
+        if dirty.is_empty() {
+            return r;
+        }
+        dirty.descs.extend(std::mem::take(&mut s.pending_descs));
         if let Err(e) = self.persist(&s, &dirty) {
             crate::log_info!(
                 "[{}] Error writing wallet database: {e}",
@@ -625,6 +648,7 @@ impl Wallet {
             let d = &s.descs[p];
             w.push(Write::Put(format!("desc/{}", d.id), d.to_json()));
         }
+        w.extend(dirty.extra.iter().cloned());
         if dirty.best_block {
             if let Some((h, height)) = s.last_block {
                 w.push(Write::Put(
@@ -634,6 +658,14 @@ impl Wallet {
             }
         }
         self.db.write_batch(&w)
+    }
+
+    /// Writes deferred descriptor indexes (at flush and unload).
+    pub fn flush_pending(&self) {
+        self.update(|s, d| {
+            d.descs.extend(std::mem::take(&mut s.pending_descs));
+        });
+        self.db.checkpoint();
     }
 
     /// Writes arbitrary records atomically (address book, flags, keys).
@@ -680,6 +712,7 @@ impl Wallet {
                 d.txs.insert(old);
             }
         }
+        d.descs.extend(std::mem::take(&mut s.pending_descs));
         self.persist(&s, &d)
     }
 
@@ -689,8 +722,10 @@ impl Wallet {
         self.update(|s, d| {
             if let Some(w) = s.txs.get_mut(txid) {
                 if cond(&w.state) {
+                    if stored_state(&w.state) != stored_state(&state) {
+                        d.txs.insert(*txid);
+                    }
                     w.state = state;
-                    d.txs.insert(*txid);
                 }
             }
         });
@@ -745,6 +780,27 @@ impl Wallet {
 
     /// Derives the next unused script of the active descriptor; `Err` has Core's message.
     pub fn new_script(&self, t: OutputType, internal: bool) -> Result<ScriptBuf, String> {
+        self.derive_next(t, internal, None, false)
+    }
+
+    /// A receive address with its address-book entry, written in one transaction.
+    pub fn new_receive_script(&self, t: OutputType, label: &str) -> Result<ScriptBuf, String> {
+        self.derive_next(t, false, Some(label), false)
+    }
+
+    /// A change script for a transaction being built; the index is written with the
+    /// transaction (or the next write), saving a disk sync per send.
+    pub fn new_change_script(&self, t: OutputType) -> Result<ScriptBuf, String> {
+        self.derive_next(t, true, None, true)
+    }
+
+    fn derive_next(
+        &self,
+        t: OutputType,
+        internal: bool,
+        label: Option<&str>,
+        defer: bool,
+    ) -> Result<ScriptBuf, String> {
         self.update(|s, d| {
             let pos = s
                 .active_pos(t, internal)
@@ -758,7 +814,27 @@ impl Wallet {
             s.descs[pos].next_index = idx + 1;
             s.top_up(pos)?;
             s.spks.insert(script.clone(), (pos, idx));
-            d.descs.insert(pos);
+            if defer {
+                s.pending_descs.insert(pos);
+            } else {
+                d.descs.insert(pos);
+            }
+            if let Some(label) = label {
+                let addr = bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
+                    .map_err(|e| e.to_string())?
+                    .to_string();
+                d.extra.push(Write::Put(
+                    format!("name/{addr}"),
+                    json!({"label": label, "purpose": "receive"}),
+                ));
+                s.book.insert(
+                    addr,
+                    AddressBookEntry {
+                        label: label.to_string(),
+                        purpose: "receive".into(),
+                    },
+                );
+            }
             Ok(script)
         })
     }
@@ -1004,8 +1080,10 @@ fn add_tx(
         let changed =
             w.state != state && !(matches!(state, TxState::Inactive { .. }) && w.is_abandoned());
         if changed {
+            if stored_state(&w.state) != stored_state(&state) {
+                d.txs.insert(txid);
+            }
             w.state = state;
-            d.txs.insert(txid);
         }
         return true;
     }
@@ -1101,11 +1179,11 @@ impl Notifications for Wallet {
             return;
         }
         let txid = tx.compute_txid();
-        self.update(|s, d| {
+        self.update(|s, _| {
             if let Some(w) = s.txs.get_mut(&txid) {
                 if w.state == TxState::InMempool {
+                    // Stored as inactive already: nothing to write.
                     w.state = TxState::Inactive { abandoned: false };
-                    d.txs.insert(txid);
                 }
             }
         });
@@ -1158,6 +1236,7 @@ pub fn load_state(db: &WalletDb, keypool: u32) -> Result<State, String> {
         next_order: 0,
         birth_time: i64::MAX,
         keypool,
+        pending_descs: BTreeSet::new(),
     };
     if let Some(f) = db.read("flags")? {
         s.flags = WalletFlags {
