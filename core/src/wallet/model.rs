@@ -17,6 +17,9 @@ use super::encryption::{self, MasterKey};
 use super::keys::{OutputType, WalletDescriptor};
 use crate::interfaces::{BlockRef, Chain, Handler, Notifications, RemovalReason};
 
+/// Blocks a rescan processes per database write.
+const SCAN_BATCH: usize = 32;
+
 /// Blocks before a coinbase output can be spent (Core's `COINBASE_MATURITY`).
 pub const COINBASE_MATURITY: u32 = 100;
 
@@ -848,19 +851,20 @@ impl Wallet {
         update_tip: bool,
     ) {
         self.update(|s, d| {
-            for (index, tx) in block.txdata.iter().enumerate() {
-                let state = TxState::Confirmed {
-                    block: hash,
-                    height,
-                    index,
-                    time: i64::from(block.header.time),
-                };
-                add_tx(s, d, tx, state, false, None);
-                mark_conflicts(s, d, tx, hash, height);
-            }
+            apply_block(s, d, hash, height, block);
             if update_tip {
                 s.last_block = Some((hash, height));
                 d.best_block = true;
+            }
+        });
+    }
+
+    /// Processes several rescanned blocks in one write: a rescan that dies midway is
+    /// simply redone, so it needs no sync per block.
+    fn process_blocks(&self, blocks: &[(BlockHash, u32, bitcoin::Block)]) {
+        self.update(|s, d| {
+            for (hash, height, block) in blocks {
+                apply_block(s, d, *hash, *height, block);
             }
         });
     }
@@ -895,6 +899,7 @@ impl Wallet {
         let mut last = None;
         let mut result = Ok(None);
         let mut last_log = Instant::now();
+        let mut batch = Vec::new();
         let mut h = start_height;
         while h <= end {
             if self.abort_rescan.load(Ordering::SeqCst) || self.chain.shutdown_requested() {
@@ -912,8 +917,12 @@ impl Wallet {
             let Some(found) = self.chain.find_block(&hash, true) else {
                 break;
             };
-            if let Some(block) = &found.data {
-                self.process_block(hash, h, block, false);
+            if let Some(block) = found.data {
+                batch.push((hash, h, block));
+            }
+            if batch.len() >= SCAN_BATCH || h == end {
+                self.process_blocks(&batch);
+                batch.clear();
             }
             last = Some((hash, h));
             let progress = f64::from(h - start_height + 1) / f64::from(end - start_height + 1);
@@ -929,6 +938,7 @@ impl Wallet {
             }
             h += 1;
         }
+        self.process_blocks(&batch);
         if result.is_ok() {
             result = Ok(last);
         }
@@ -1063,6 +1073,20 @@ fn lock_keys(s: &mut State) {
 
 fn s_depth_zero(state: &TxState) -> bool {
     matches!(state, TxState::Inactive { .. } | TxState::InMempool)
+}
+
+/// Adds a block's relevant transactions as confirmed and marks what they conflict with.
+fn apply_block(s: &mut State, d: &mut Dirty, hash: BlockHash, height: u32, block: &bitcoin::Block) {
+    for (index, tx) in block.txdata.iter().enumerate() {
+        let state = TxState::Confirmed {
+            block: hash,
+            height,
+            index,
+            time: i64::from(block.header.time),
+        };
+        add_tx(s, d, tx, state, false, None);
+        mark_conflicts(s, d, tx, hash, height);
+    }
 }
 
 /// `AddToWalletIfInvolvingMe` on the locked state.
