@@ -5,6 +5,7 @@ sendmany, subtractfeefromamount, fee_rate), listunspent, listtransactions,
 gettransaction, received-by RPCs, lockunspent, abandontransaction, backup/restore,
 listwalletdir, -wallet and load_on_startup across restarts, -disablewallet."""
 
+import json
 import os
 from decimal import Decimal
 
@@ -219,7 +220,6 @@ class WalletBasicTest(HashviveTestFramework):
         rpc.unloadwallet("alice2")
 
         self.log("hashvive-cli: -rpcwallet, -generate, converted wallet arguments, help")
-        import json
         code, out, err = node.cli("-rpcwallet=alice", "-generate", "2")
         assert_equal((code, err), (0, ""))
         gen = json.loads(out)

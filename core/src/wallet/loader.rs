@@ -281,7 +281,7 @@ impl WalletContext {
         // Wait for a running rescan or send to finish before closing.
         let _r = w.rescan_lock.lock();
         let _s = w.send_lock.lock();
-        w.db.checkpoint();
+        w.flush_pending();
         crate::log_info!("[{}] Releasing wallet", w.display_name());
         Ok(())
     }
@@ -411,7 +411,7 @@ impl WalletLoader for Loader {
 
     fn flush(&self) {
         for w in self.ctx.wallets.lock().iter() {
-            w.db.checkpoint();
+            w.flush_pending();
         }
     }
 

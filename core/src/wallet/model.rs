@@ -17,6 +17,9 @@ use super::encryption::{self, MasterKey};
 use super::keys::{OutputType, WalletDescriptor};
 use crate::interfaces::{BlockRef, Chain, Handler, Notifications, RemovalReason};
 
+/// Blocks a rescan processes per database write.
+const SCAN_BATCH: usize = 32;
+
 /// Blocks before a coinbase output can be spent (Core's `COINBASE_MATURITY`).
 pub const COINBASE_MATURITY: u32 = 100;
 
@@ -219,6 +222,9 @@ pub struct State {
     pub birth_time: i64,
     /// Lookahead window (`-keypool`).
     pub keypool: u32,
+    /// Descriptors whose next index moved for change only; written with the next write
+    /// (losing such a move in a crash merely reuses an index no transaction used).
+    pub pending_descs: BTreeSet<usize>,
 }
 
 /// `walletpassphrase` was given the wrong passphrase (or the wallet is not encrypted).
@@ -546,6 +552,22 @@ struct Dirty {
     txs: BTreeSet<Txid>,
     descs: BTreeSet<usize>,
     best_block: bool,
+    extra: Vec<Write>,
+}
+
+impl Dirty {
+    fn is_empty(&self) -> bool {
+        self.txs.is_empty() && self.descs.is_empty() && !self.best_block && self.extra.is_empty()
+    }
+}
+
+/// The state as stored: "in the mempool" is not kept (the node re-announces its mempool
+/// after a restart), so flipping between it and inactive needs no write.
+fn stored_state(state: &TxState) -> TxState {
+    match state {
+        TxState::InMempool => TxState::Inactive { abandoned: false },
+        other => other.clone(),
+    }
 }
 
 impl Wallet {
@@ -604,6 +626,10 @@ impl Wallet {
         let mut s = self.state();
         let mut dirty = Dirty::default();
         let r = f(&mut s, &mut dirty);
+        if dirty.is_empty() {
+            return r;
+        }
+        dirty.descs.extend(std::mem::take(&mut s.pending_descs));
         if let Err(e) = self.persist(&s, &dirty) {
             crate::log_info!(
                 "[{}] Error writing wallet database: {e}",
@@ -625,6 +651,7 @@ impl Wallet {
             let d = &s.descs[p];
             w.push(Write::Put(format!("desc/{}", d.id), d.to_json()));
         }
+        w.extend(dirty.extra.iter().cloned());
         if dirty.best_block {
             if let Some((h, height)) = s.last_block {
                 w.push(Write::Put(
@@ -634,6 +661,14 @@ impl Wallet {
             }
         }
         self.db.write_batch(&w)
+    }
+
+    /// Writes deferred descriptor indexes (at flush and unload).
+    pub fn flush_pending(&self) {
+        self.update(|s, d| {
+            d.descs.extend(std::mem::take(&mut s.pending_descs));
+        });
+        self.db.checkpoint();
     }
 
     /// Writes arbitrary records atomically (address book, flags, keys).
@@ -680,6 +715,7 @@ impl Wallet {
                 d.txs.insert(old);
             }
         }
+        d.descs.extend(std::mem::take(&mut s.pending_descs));
         self.persist(&s, &d)
     }
 
@@ -689,8 +725,10 @@ impl Wallet {
         self.update(|s, d| {
             if let Some(w) = s.txs.get_mut(txid) {
                 if cond(&w.state) {
+                    if stored_state(&w.state) != stored_state(&state) {
+                        d.txs.insert(*txid);
+                    }
                     w.state = state;
-                    d.txs.insert(*txid);
                 }
             }
         });
@@ -745,6 +783,27 @@ impl Wallet {
 
     /// Derives the next unused script of the active descriptor; `Err` has Core's message.
     pub fn new_script(&self, t: OutputType, internal: bool) -> Result<ScriptBuf, String> {
+        self.derive_next(t, internal, None, false)
+    }
+
+    /// A receive address with its address-book entry, written in one transaction.
+    pub fn new_receive_script(&self, t: OutputType, label: &str) -> Result<ScriptBuf, String> {
+        self.derive_next(t, false, Some(label), false)
+    }
+
+    /// A change script for a transaction being built; the index is written with the
+    /// transaction (or the next write), saving a disk sync per send.
+    pub fn new_change_script(&self, t: OutputType) -> Result<ScriptBuf, String> {
+        self.derive_next(t, true, None, true)
+    }
+
+    fn derive_next(
+        &self,
+        t: OutputType,
+        internal: bool,
+        label: Option<&str>,
+        defer: bool,
+    ) -> Result<ScriptBuf, String> {
         self.update(|s, d| {
             let pos = s
                 .active_pos(t, internal)
@@ -758,7 +817,27 @@ impl Wallet {
             s.descs[pos].next_index = idx + 1;
             s.top_up(pos)?;
             s.spks.insert(script.clone(), (pos, idx));
-            d.descs.insert(pos);
+            if defer {
+                s.pending_descs.insert(pos);
+            } else {
+                d.descs.insert(pos);
+            }
+            if let Some(label) = label {
+                let addr = bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
+                    .map_err(|e| e.to_string())?
+                    .to_string();
+                d.extra.push(Write::Put(
+                    format!("name/{addr}"),
+                    json!({"label": label, "purpose": "receive"}),
+                ));
+                s.book.insert(
+                    addr,
+                    AddressBookEntry {
+                        label: label.to_string(),
+                        purpose: "receive".into(),
+                    },
+                );
+            }
             Ok(script)
         })
     }
@@ -772,19 +851,20 @@ impl Wallet {
         update_tip: bool,
     ) {
         self.update(|s, d| {
-            for (index, tx) in block.txdata.iter().enumerate() {
-                let state = TxState::Confirmed {
-                    block: hash,
-                    height,
-                    index,
-                    time: i64::from(block.header.time),
-                };
-                add_tx(s, d, tx, state, false, None);
-                mark_conflicts(s, d, tx, hash, height);
-            }
+            apply_block(s, d, hash, height, block);
             if update_tip {
                 s.last_block = Some((hash, height));
                 d.best_block = true;
+            }
+        });
+    }
+
+    /// Processes several rescanned blocks in one write: a rescan that dies midway is
+    /// simply redone, so it needs no sync per block.
+    fn process_blocks(&self, blocks: &[(BlockHash, u32, bitcoin::Block)]) {
+        self.update(|s, d| {
+            for (hash, height, block) in blocks {
+                apply_block(s, d, *hash, *height, block);
             }
         });
     }
@@ -819,6 +899,7 @@ impl Wallet {
         let mut last = None;
         let mut result = Ok(None);
         let mut last_log = Instant::now();
+        let mut batch = Vec::new();
         let mut h = start_height;
         while h <= end {
             if self.abort_rescan.load(Ordering::SeqCst) || self.chain.shutdown_requested() {
@@ -836,8 +917,12 @@ impl Wallet {
             let Some(found) = self.chain.find_block(&hash, true) else {
                 break;
             };
-            if let Some(block) = &found.data {
-                self.process_block(hash, h, block, false);
+            if let Some(block) = found.data {
+                batch.push((hash, h, block));
+            }
+            if batch.len() >= SCAN_BATCH || h == end {
+                self.process_blocks(&batch);
+                batch.clear();
             }
             last = Some((hash, h));
             let progress = f64::from(h - start_height + 1) / f64::from(end - start_height + 1);
@@ -853,6 +938,7 @@ impl Wallet {
             }
             h += 1;
         }
+        self.process_blocks(&batch);
         if result.is_ok() {
             result = Ok(last);
         }
@@ -989,6 +1075,20 @@ fn s_depth_zero(state: &TxState) -> bool {
     matches!(state, TxState::Inactive { .. } | TxState::InMempool)
 }
 
+/// Adds a block's relevant transactions as confirmed and marks what they conflict with.
+fn apply_block(s: &mut State, d: &mut Dirty, hash: BlockHash, height: u32, block: &bitcoin::Block) {
+    for (index, tx) in block.txdata.iter().enumerate() {
+        let state = TxState::Confirmed {
+            block: hash,
+            height,
+            index,
+            time: i64::from(block.header.time),
+        };
+        add_tx(s, d, tx, state, false, None);
+        mark_conflicts(s, d, tx, hash, height);
+    }
+}
+
 /// `AddToWalletIfInvolvingMe` on the locked state.
 fn add_tx(
     s: &mut State,
@@ -1004,8 +1104,10 @@ fn add_tx(
         let changed =
             w.state != state && !(matches!(state, TxState::Inactive { .. }) && w.is_abandoned());
         if changed {
+            if stored_state(&w.state) != stored_state(&state) {
+                d.txs.insert(txid);
+            }
             w.state = state;
-            d.txs.insert(txid);
         }
         return true;
     }
@@ -1101,11 +1203,11 @@ impl Notifications for Wallet {
             return;
         }
         let txid = tx.compute_txid();
-        self.update(|s, d| {
+        self.update(|s, _| {
             if let Some(w) = s.txs.get_mut(&txid) {
                 if w.state == TxState::InMempool {
+                    // Stored as inactive already: nothing to write.
                     w.state = TxState::Inactive { abandoned: false };
-                    d.txs.insert(txid);
                 }
             }
         });
@@ -1158,6 +1260,7 @@ pub fn load_state(db: &WalletDb, keypool: u32) -> Result<State, String> {
         next_order: 0,
         birth_time: i64::MAX,
         keypool,
+        pending_descs: BTreeSet::new(),
     };
     if let Some(f) = db.read("flags")? {
         s.flags = WalletFlags {

@@ -246,7 +246,7 @@ impl Wallet {
                 }
             })
         });
-        self.new_script(t, true).map_err(|_| {
+        self.new_change_script(t).map_err(|_| {
             FundError::Other("Transaction needs a change address, but we can't generate it.".into())
         })
     }

@@ -113,31 +113,39 @@ pub fn set_book(w: &Wallet, address: &str, label: &str, purpose: &str) -> Result
     Ok(())
 }
 
-fn new_address(w: &Wallet, t: OutputType, internal: bool) -> Result<ScriptBuf, RpcError> {
+fn new_address(
+    w: &Wallet,
+    t: OutputType,
+    internal: bool,
+    label: &str,
+) -> Result<ScriptBuf, RpcError> {
     {
         let s = w.state();
         if s.descs.iter().all(|d| d.active.is_none()) {
             return Err(wallet_error("Error: This wallet has no available keys"));
         }
     }
-    w.new_script(t, internal)
-        .map_err(|e| RpcError::new(codes::KEYPOOL_RAN_OUT, e))
+    if internal {
+        w.new_script(t, true)
+    } else {
+        w.new_receive_script(t, label)
+    }
+    .map_err(|e| RpcError::new(codes::KEYPOOL_RAN_OUT, e))
 }
 
 fn getnewaddress(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet_unsynced()?;
     let label = label_param(r.p.get(0))?;
     let t = address_type_param(&w, r.p.str(1)?, "addresstype")?;
-    let script = new_address(&w, t, false)?;
+    let script = new_address(&w, t, false, &label)?;
     let addr = addr_of(&script).ok_or_else(|| wallet_error("Error: no address"))?;
-    set_book(&w, &addr, &label, "receive")?;
     Ok(json!(addr))
 }
 
 fn getrawchangeaddress(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet_unsynced()?;
     let t = address_type_param(&w, r.p.str(0)?, "changetype")?;
-    let script = new_address(&w, t, true)?;
+    let script = new_address(&w, t, true, "")?;
     Ok(json!(addr_of(&script)))
 }
 
