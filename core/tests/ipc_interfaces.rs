@@ -130,6 +130,8 @@ impl Init for TestInit {
 }
 
 struct Fixture {
+    /// `-debug=ipc` lines of the node side.
+    node_log: Arc<Mutex<Vec<String>>>,
     node: Arc<Node>,
     ctx: Arc<RpcContext>,
     node_cx: Arc<IpcContext>,
@@ -170,14 +172,22 @@ fn connect(name: &str, shm: bool) -> Fixture {
     };
     let services = wallet_cx.services();
     let wallet_opts = options("wallet");
+    let node_log = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&node_log);
+    let node_opts = Options {
+        log: Some(Arc::new(move |line: &str| {
+            sink.lock().push(line.to_string())
+        })),
+        ..options("node")
+    };
     let wallet = std::thread::spawn(move || {
         Connection::new(b, Side::Connector, wallet_opts, services).unwrap()
     });
-    let node_conn =
-        Connection::new(a, Side::Acceptor, options("node"), node_cx.services()).unwrap();
+    let node_conn = Connection::new(a, Side::Acceptor, node_opts, node_cx.services()).unwrap();
     node_cx.set_connection(node_conn);
     wallet_cx.set_connection(wallet.join().unwrap());
     Fixture {
+        node_log,
         node,
         ctx,
         node_cx,
@@ -325,4 +335,26 @@ fn wire_ids_have_names_for_trace_readers() {
     assert_eq!(method_name(1, 0), Some(("Objects", "release")));
     assert_eq!(method_name(3, 999), None);
     assert_eq!(method_name(99, 0), None);
+}
+
+#[test]
+fn cached_methods_cross_once_per_argument_list() {
+    let f = connect("cached", true);
+    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
+    let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
+    let served = || {
+        f.node_log
+            .lock()
+            .iter()
+            .filter(|l| {
+                l.contains("IPC server recv request") && l.contains("Chain.get_settings_list")
+            })
+            .count()
+    };
+    assert_eq!(loader.get_wallets(), vec!["w1"]);
+    assert_eq!(served(), 1);
+    for _ in 0..5 {
+        assert_eq!(loader.get_wallets(), vec!["w1"]);
+    }
+    assert_eq!(served(), 1, "answered from the proxy's cache");
 }

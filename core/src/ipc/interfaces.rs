@@ -34,12 +34,12 @@ ipc_interface! {
         8 => fn broadcast_transaction(tx: ref(Transaction), max_fee_rate: val(Option<u64>), relay: val(bool)) -> Result<(), String>;
         9 => fn get_transaction_ancestry(txid: ref(Txid)) -> (u64, u64);
         10 => fn estimate_fee(target: val(u32), conservative: val(bool)) -> FeeEstimate;
-        11 => fn relay_min_fee() -> u64;
-        12 => fn relay_incremental_fee() -> u64;
-        13 => fn relay_dust_fee() -> u64;
+        11 => #[cached] fn relay_min_fee() -> u64;
+        12 => #[cached] fn relay_incremental_fee() -> u64;
+        13 => #[cached] fn relay_dust_fee() -> u64;
         14 => fn is_initial_block_download() -> bool;
         15 => fn shutdown_requested() -> bool;
-        16 => fn get_settings_list(name: ref(str)) -> Vec<String>;
+        16 => #[cached] fn get_settings_list(name: ref(str)) -> Vec<String>;
         17 => fn get_rw_setting(name: ref(str)) -> Option<Value>;
         18 => fn update_rw_setting(name: ref(str), value: val(Option<Value>)) -> Result<(), String>;
         19 => fn request_mempool_transactions(client: val(Arc<dyn Notifications>)) -> ();

@@ -11,6 +11,9 @@
 //! }
 //! ```
 //!
+//! `#[cached]` before `fn` makes the proxy ask once per distinct argument list and keep
+//! the answer, for values fixed for the life of the peer (its settings, its relay fees).
+//!
 //! Each argument says how the trait takes it: `val(T)` by value, `ref(T)` as `&T`
 //! (`ref(str)` is `&str`, `ref([T])` is `&[T]`), `view(T)` as `T<'_>`, a borrowing view of
 //! an owned value (see [`super::marshal::View`]). Results cross by value.
@@ -26,7 +29,7 @@ macro_rules! ipc_interface {
     (
         mod $module:ident : $trait:ident = $iface:literal {
             $(
-                $id:literal => fn $method:ident (
+                $id:literal => $(#[$cached:ident])? fn $method:ident (
                     $( $arg:ident : $mode:ident ( $($argty:tt)* ) ),* $(,)?
                 ) -> $ret:ty;
             )*
@@ -90,12 +93,22 @@ macro_rules! ipc_interface {
             pub struct Proxy {
                 cx: Arc<IpcContext>,
                 object: u64,
+                /// Answers of `#[cached]` methods, by method id and arguments (unused by
+                /// interfaces without any).
+                #[allow(dead_code)]
+                cache: parking_lot::Mutex<
+                    std::collections::HashMap<(u16, String), Box<dyn std::any::Any + Send>>,
+                >,
             }
 
             impl Proxy {
                 /// A proxy for the peer's object `object`.
                 pub fn new(cx: Arc<IpcContext>, object: u64) -> Self {
-                    Proxy { cx, object }
+                    Proxy {
+                        cx,
+                        object,
+                        cache: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                    }
                 }
             }
 
@@ -113,13 +126,14 @@ macro_rules! ipc_interface {
                             $( $arg: ipc_arg!(@wire $mode $arg, &self.cx), )*
                         };
                         let cx = &self.cx;
-                        match cx.conn().call_with::<$method::Call, _>(&params, |results| {
+                        let call = || match cx.conn().call_with::<$method::Call, _>(&params, |results| {
                             <$ret as FromResult>::from_result(results, cx)
                         }) {
-                            Ok(Ok(value)) => value,
-                            Ok(Err(e)) => <$ret as OnCallFailure>::on_call_failure(e),
-                            Err(e) => <$ret as OnCallFailure>::on_call_failure(e.to_string()),
-                        }
+                            Ok(Ok(value)) => Ok(value),
+                            Ok(Err(e)) => Err(<$ret as OnCallFailure>::on_call_failure(e)),
+                            Err(e) => Err(<$ret as OnCallFailure>::on_call_failure(e.to_string())),
+                        };
+                        ipc_cache!($($cached)? ; self, $id, params, $ret, call)
                     }
                 )*
             }
@@ -163,6 +177,29 @@ macro_rules! ipc_interface {
             }
         }
     };
+}
+
+/// A `#[cached]` method asks the peer once per distinct argument list and then answers
+/// from the proxy (for values fixed for the life of the peer, such as its settings).
+macro_rules! ipc_cache {
+    (; $proxy:ident, $id:literal, $params:ident, $ret:ty, $call:ident) => {
+        $call().unwrap_or_else(|failed| failed)
+    };
+    (cached ; $proxy:ident, $id:literal, $params:ident, $ret:ty, $call:ident) => {{
+        let key = ($id, format!("{:?}", $params));
+        if let Some(hit) = $proxy.cache.lock().get(&key) {
+            if let Some(value) = hit.downcast_ref::<$ret>() {
+                return value.clone();
+            }
+        }
+        match $call() {
+            Ok(value) => {
+                $proxy.cache.lock().insert(key, Box::new(value.clone()));
+                value
+            }
+            Err(failed) => failed,
+        }
+    }};
 }
 
 /// How one argument mode is typed, rebuilt, passed and sent; see [`ipc_interface!`].
