@@ -129,9 +129,10 @@ macro_rules! ipc_interface {
                         let call = || match cx.conn().call_with::<$method::Call, _>(&params, |results| {
                             <$ret as FromResult>::from_result(results, cx)
                         }) {
-                            Ok(Ok(value)) => Ok(value),
-                            Ok(Err(e)) => Err(<$ret as OnCallFailure>::on_call_failure(e)),
-                            Err(e) => Err(<$ret as OnCallFailure>::on_call_failure(e.to_string())),
+                            // `true`: a real answer, which a `#[cached]` method may keep.
+                            Ok(Ok(value)) => (true, value),
+                            Ok(Err(e)) => (false, <$ret as OnCallFailure>::on_call_failure(e)),
+                            Err(e) => (false, <$ret as OnCallFailure>::on_call_failure(e.to_string())),
                         };
                         ipc_cache!($($cached)? ; self, $id, params, $ret, call)
                     }
@@ -183,7 +184,7 @@ macro_rules! ipc_interface {
 /// from the proxy (for values fixed for the life of the peer, such as its settings).
 macro_rules! ipc_cache {
     (; $proxy:ident, $id:literal, $params:ident, $ret:ty, $call:ident) => {
-        $call().unwrap_or_else(|failed| failed)
+        $call().1
     };
     (cached ; $proxy:ident, $id:literal, $params:ident, $ret:ty, $call:ident) => {{
         let key = ($id, format!("{:?}", $params));
@@ -192,13 +193,11 @@ macro_rules! ipc_cache {
                 return value.clone();
             }
         }
-        match $call() {
-            Ok(value) => {
-                $proxy.cache.lock().insert(key, Box::new(value.clone()));
-                value
-            }
-            Err(failed) => failed,
+        let (answered, value) = $call();
+        if answered {
+            $proxy.cache.lock().insert(key, Box::new(value.clone()));
         }
+        value
     }};
 }
 
