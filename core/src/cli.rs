@@ -540,15 +540,47 @@ impl Session<'_> {
                 .join("\n"),
             _ => "(none)".to_string(),
         };
-        let text = format!(
-            "Chain: {}\nBlocks: {}\nHeaders: {}\nVerification progress: {:.4}%\nDifficulty: {}\n\nWarnings: {}",
+        let mut text = format!(
+            "Chain: {}\nBlocks: {}\nHeaders: {}\nVerification progress: {:.4}%\nDifficulty: {}\n",
             info["chain"].as_str().unwrap_or(""),
             info["blocks"],
             info["headers"],
             progress,
             info["difficulty"],
-            warnings
         );
+        // Core's -getinfo adds the network and, when one wallet answers, the wallet.
+        if let Ok(Ok(net)) = self.call("getnetworkinfo", json!([])) {
+            text.push_str(&format!(
+                "\nNetwork: in {}, out {}, total {}\nVersion: {}\nTime offset (s): {}\nProxies: n/a\nMin tx relay fee rate (BTC/kvB): {:.8}\n",
+                net["connections_in"],
+                net["connections_out"],
+                net["connections"],
+                net["version"],
+                net["timeoffset"],
+                net["relayfee"].as_f64().unwrap_or(0.0),
+            ));
+        }
+        if let Ok(Ok(wallet)) = self.call("getwalletinfo", json!([])) {
+            text.push_str(&format!(
+                "\nWallet: {}\nKeypool size: {}\n",
+                wallet["walletname"].as_str().unwrap_or(""),
+                wallet["keypoolsize"],
+            ));
+            if let Some(until) = wallet.get("unlocked_until") {
+                text.push_str(&format!("Unlocked until: {until}\n"));
+            }
+            text.push_str(&format!(
+                "Transaction fee rate (-paytxfee) (BTC/kvB): {:.8}\n",
+                wallet["paytxfee"].as_f64().unwrap_or(0.0)
+            ));
+            if let Ok(Ok(balances)) = self.call("getbalances", json!([])) {
+                text.push_str(&format!(
+                    "\nBalance: {:.8}\n",
+                    balances["mine"]["trusted"].as_f64().unwrap_or(0.0)
+                ));
+            }
+        }
+        text.push_str(&format!("\nWarnings: {warnings}"));
         Outcome {
             stdout: text,
             stderr: String::new(),

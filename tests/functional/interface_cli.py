@@ -74,6 +74,23 @@ class CliTest(HashviveTestFramework):
         assert_equal(code, 1)
         # The wallet is enabled but none is loaded: Core's -18.
         assert "error code: -18" in err and "No wallet is loaded" in err, err
+        assert "\nNetwork: in 0, out 0, total 0\n" in out, out
+        assert "Min tx relay fee rate (BTC/kvB): 0.00001000" in out, out
+        assert "Wallet:" not in out, out
+
+        self.log("-getinfo and -generate with a wallet")
+        node.createwallet("w1")
+        code, out, err = node.cli("-generate", "2")
+        assert_equal((code, err), (0, ""))
+        generated = json.loads(out)
+        assert_equal(len(generated["blocks"]), 2)
+        assert_equal(node.getblockcount(), 5)
+        code, out, err = node.cli("-getinfo")
+        assert_equal((code, err), (0, ""))
+        assert "\nWallet: w1\nKeypool size: " in out, out
+        assert "\nBalance: 0.00000000\n" in out, out
+        assert out.endswith("Warnings: (none)\n"), out
+        node.unloadwallet("w1")
 
         self.log("credentials: wrong password, explicit connection options")
         code, _, err = node.cli("-rpcuser=x", "-rpcpassword=y", "getblockcount")
@@ -83,11 +100,19 @@ class CliTest(HashviveTestFramework):
         node.wait_for_rpc_connection("u", "p")
         code, out, err = node.cli("-regtest", "-rpcconnect=127.0.0.1", f"-rpcport={node.rpc_port}",
                                   "-rpcuser=u", "-rpcpassword=p", "getblockcount", datadir=False)
-        assert_equal((code, out, err), (0, "3\n", ""))
+        assert_equal((code, out, err), (0, "5\n", ""))
         code, _, err = node.cli("getblockcount")
         assert_equal(code, 1)
         assert "Could not locate RPC credentials" in err, err
-        assert_equal(node.cli("-stdinrpcpass", "-rpcuser=u", "getblockcount", stdin="p\n"), (0, "3\n", ""))
+        assert_equal(node.cli("-stdinrpcpass", "-rpcuser=u", "getblockcount", stdin="p\n"), (0, "5\n", ""))
+
+        self.log("a reader that goes away early (| head) ends the cli quietly")
+        proc = subprocess.Popen([node.cli_binary, f"-datadir={node.datadir}", "-rpcuser=u", "-rpcpassword=p",
+                                 "echo", "x" * 200000], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.read(10)
+        proc.stdout.close()
+        proc.wait(timeout=30)
+        assert_equal(proc.stderr.read(), b"")
 
         self.log("help and stop")
         code, out, _ = node.cli("-help")

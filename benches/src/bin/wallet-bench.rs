@@ -79,6 +79,8 @@ fn start(label: &'static str, binary: &Path, extra: &[&str]) -> Subject {
         .arg("-rpcuser=bench")
         .arg("-rpcpassword=bench")
         .arg("-fallbackfee=0.0002")
+        .arg("-listen=0")
+        .arg("-connect=0")
         .args(extra)
         .stdout(Stdio::null())
         .spawn()
