@@ -108,7 +108,7 @@ class CliTest(HashviveTestFramework):
 
         self.log("a reader that goes away early (| head) ends the cli quietly")
         proc = subprocess.Popen([node.cli_binary, f"-datadir={node.datadir}", "-rpcuser=u", "-rpcpassword=p",
-                                 "echo", "x" * 200000], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 "echo"] + ["x" * 100000] * 4, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc.stdout.read(10)
         proc.stdout.close()
         proc.wait(timeout=30)
