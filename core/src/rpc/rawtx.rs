@@ -452,10 +452,17 @@ fn createrawtransaction(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcEr
             witness: Witness::new(),
         });
     }
-    let pairs: Vec<(String, Value)> = match p.required(1)? {
+    tx.output = parse_outputs(p.required(1)?, network)?;
+    Ok(json!(serialize_hex(&tx)))
+}
+
+/// Core's `ParseOutputs`: `{address: amount, "data": hex}` or an array of one-key objects,
+/// in order, with Core's errors for duplicates and bad addresses.
+pub fn parse_outputs(outputs: &Value, network: bitcoin::Network) -> Result<Vec<TxOut>, RpcError> {
+    let pairs: Vec<(String, Value)> = match outputs {
         Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         Value::Array(list) => {
-            let mut out = Vec::new();
+            let mut pairs = Vec::new();
             for item in list {
                 let m = item.as_object().ok_or_else(|| {
                     RpcError::invalid_parameter(
@@ -467,13 +474,14 @@ fn createrawtransaction(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcEr
                         "Invalid parameter, key-value pair must contain exactly one key",
                     ));
                 }
-                out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                pairs.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            out
+            pairs
         }
         other => return Err(RpcError::type_error(other, "object")),
     };
     let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
     for (key, value) in pairs {
         if !seen.insert(key.clone()) {
             let what = if key == "data" {
@@ -487,7 +495,7 @@ fn createrawtransaction(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcEr
             let data = parse_hex(value.as_str().unwrap_or(""), "Data")?;
             let push = bitcoin::script::PushBytesBuf::try_from(data)
                 .map_err(|_| RpcError::invalid_parameter("Data too large"))?;
-            tx.output.push(TxOut {
+            out.push(TxOut {
                 value: Amount::ZERO,
                 script_pubkey: ScriptBuf::new_op_return(push),
             });
@@ -502,12 +510,12 @@ fn createrawtransaction(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcEr
                     format!("Invalid Bitcoin address: {key}"),
                 )
             })?;
-        tx.output.push(TxOut {
+        out.push(TxOut {
             value: amount_from_value(&value)?,
             script_pubkey: addr.script_pubkey(),
         });
     }
-    Ok(json!(serialize_hex(&tx)))
+    Ok(out)
 }
 
 fn getindexinfo(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {

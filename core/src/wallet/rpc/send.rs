@@ -271,55 +271,9 @@ fn sendmany(r: &Req<'_>) -> Result<Value, RpcError> {
     Ok(json!(txid.to_string()))
 }
 
-/// Core's `ParseOutputs`: `{address: amount, "data": hex}` or an array of such objects.
+/// Core's `ParseOutputs`, shared with `createrawtransaction`.
 fn parse_outputs(v: &Value) -> Result<Vec<TxOut>, RpcError> {
-    let pairs: Vec<(String, Value)> = match v {
-        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Value::Array(list) => {
-            let mut out = Vec::new();
-            for item in list {
-                let m = item.as_object().ok_or_else(|| {
-                    RpcError::invalid_parameter(
-                        "Invalid parameter, key-value pair not an object as expected",
-                    )
-                })?;
-                if m.len() != 1 {
-                    return Err(RpcError::invalid_parameter(
-                        "Invalid parameter, key-value pair must contain exactly one key",
-                    ));
-                }
-                out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            out
-        }
-        other => return Err(RpcError::type_error(other, "object")),
-    };
-    let mut seen = HashSet::new();
-    let mut outs = Vec::new();
-    for (key, value) in pairs {
-        if !seen.insert(key.clone()) {
-            return Err(RpcError::invalid_parameter(if key == "data" {
-                "Invalid parameter, duplicate key: data".to_string()
-            } else {
-                format!("Invalid parameter, duplicated address: {key}")
-            }));
-        }
-        if key == "data" {
-            let data = parse_hex(value.as_str().unwrap_or(""), "Data")?;
-            let push = bitcoin::script::PushBytesBuf::try_from(data)
-                .map_err(|_| RpcError::invalid_parameter("Data too large"))?;
-            outs.push(TxOut {
-                value: Amount::ZERO,
-                script_pubkey: ScriptBuf::new_op_return(push),
-            });
-            continue;
-        }
-        outs.push(TxOut {
-            value: amount_param(&value)?,
-            script_pubkey: parse_dest(&key)?,
-        });
-    }
-    Ok(outs)
+    crate::rpc::rawtx::parse_outputs(v, bitcoin::Network::Regtest)
 }
 
 fn parse_inputs(v: Option<&Value>) -> Result<Vec<(OutPoint, Option<Sequence>)>, RpcError> {
