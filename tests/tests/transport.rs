@@ -189,7 +189,10 @@ fn a_peer_scribbling_over_the_rings_gets_disconnected_without_ub() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let error = loop {
         let result = conn.call::<Echo>(&vec![1, 2, 3]);
-        assert!(Instant::now() < deadline, "garbage rings went unnoticed: {result:?}");
+        assert!(
+            Instant::now() < deadline,
+            "garbage rings went unnoticed: {result:?}"
+        );
         match result {
             // The peer may find our request scribbled over and refuse it as a bad
             // archive first; that is clean too, and the scribbling goes on.
