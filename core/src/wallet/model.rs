@@ -17,6 +17,9 @@ use super::encryption::{self, MasterKey};
 use super::keys::{OutputType, WalletDescriptor};
 use crate::interfaces::{BlockRef, Chain, Handler, Notifications, RemovalReason};
 
+/// How often (in blocks) a rescan asks the node whether it is shutting down.
+const SHUTDOWN_CHECK_BLOCKS: u32 = 64;
+
 /// Blocks a rescan processes per database write.
 const SCAN_BATCH: usize = 32;
 
@@ -901,8 +904,14 @@ impl Wallet {
         let mut last_log = Instant::now();
         let mut batch = Vec::new();
         let mut h = start_height;
+        // Each block's `next_block` names the one after it, so a block costs one call to
+        // the node (a round trip when the wallet runs in its own process).
+        let mut next_hash = self.chain.get_block_hash(start_height);
         while h <= end {
-            if self.abort_rescan.load(Ordering::SeqCst) || self.chain.shutdown_requested() {
+            let check_shutdown = (h - start_height) % SHUTDOWN_CHECK_BLOCKS == 0;
+            if self.abort_rescan.load(Ordering::SeqCst)
+                || (check_shutdown && self.chain.shutdown_requested())
+            {
                 crate::log_info!(
                     "[{}] Rescan aborted at block {h}. Progress={:.6}",
                     self.display_name(),
@@ -911,11 +920,17 @@ impl Wallet {
                 result = Err(h);
                 break;
             }
-            let Some(hash) = self.chain.get_block_hash(h) else {
+            let Some(hash) = next_hash else {
                 break;
             };
             let Some(found) = self.chain.find_block(&hash, true) else {
                 break;
+            };
+            next_hash = match found.next_block {
+                Some(next) => Some(next),
+                // Not on the active chain any more (a reorganisation under way): ask.
+                None if h < end => self.chain.get_block_hash(h + 1),
+                None => None,
             };
             if let Some(block) = found.data {
                 batch.push((hash, h, block));
