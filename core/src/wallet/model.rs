@@ -908,7 +908,7 @@ impl Wallet {
         // the node (a round trip when the wallet runs in its own process).
         let mut next_hash = self.chain.get_block_hash(start_height);
         while h <= end {
-            let check_shutdown = (h - start_height) % SHUTDOWN_CHECK_BLOCKS == 0;
+            let check_shutdown = (h - start_height).is_multiple_of(SHUTDOWN_CHECK_BLOCKS);
             if self.abort_rescan.load(Ordering::SeqCst)
                 || (check_shutdown && self.chain.shutdown_requested())
             {
