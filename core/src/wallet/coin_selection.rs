@@ -57,25 +57,9 @@ pub fn bnb(cands: &[Candidate], target: u64, cost_of_change: u64) -> Option<Vec<
         if tries > BNB_TRIES {
             break;
         }
-        if backtrack {
+        // Past the last coin there is nothing to extend with: a dead end too.
+        if backtrack || depth >= values.len() {
             // Walk back to the last included coin and exclude it instead.
-            loop {
-                if depth == 0 {
-                    return best.map(|(_, sel)| pick(&order, &sel));
-                }
-                depth -= 1;
-                if selected[depth] {
-                    selected[depth] = false;
-                    sum -= values[depth];
-                    depth += 1;
-                    break;
-                }
-                remaining += values[depth];
-            }
-            continue;
-        }
-        if depth >= values.len() {
-            // Cannot extend; treat as a dead end.
             loop {
                 if depth == 0 {
                     return best.map(|(_, sel)| pick(&order, &sel));

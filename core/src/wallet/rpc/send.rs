@@ -276,6 +276,32 @@ fn parse_outputs(v: &Value) -> Result<Vec<TxOut>, RpcError> {
     crate::rpc::rawtx::parse_outputs(v, bitcoin::Network::Regtest)
 }
 
+/// The transaction `walletcreatefundedpsbt` and `send` start funding from: the given
+/// inputs (signalling RBF unless they set a sequence or `rbf` is off) and outputs.
+fn unfunded_tx(
+    inputs: &[(OutPoint, Option<Sequence>)],
+    outputs: Vec<TxOut>,
+    rbf: bool,
+) -> Transaction {
+    Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|(op, seq)| bitcoin::TxIn {
+                previous_output: *op,
+                sequence: seq.unwrap_or(if rbf {
+                    Sequence::ENABLE_RBF_NO_LOCKTIME
+                } else {
+                    Sequence::ENABLE_LOCKTIME_NO_RBF
+                }),
+                ..Default::default()
+            })
+            .collect(),
+        output: outputs,
+    }
+}
+
 fn parse_inputs(v: Option<&Value>) -> Result<Vec<(OutPoint, Option<Sequence>)>, RpcError> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let arr = v
@@ -546,23 +572,7 @@ fn walletcreatefundedpsbt(r: &Req<'_>) -> Result<Value, RpcError> {
         opts.locktime = Some(l as u32);
     }
     let rbf = opts.replaceable.unwrap_or_else(|| w.default_rbf());
-    let tx = Transaction {
-        version: bitcoin::transaction::Version::TWO,
-        lock_time: bitcoin::absolute::LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|(op, seq)| bitcoin::TxIn {
-                previous_output: *op,
-                sequence: seq.unwrap_or(if rbf {
-                    Sequence::ENABLE_RBF_NO_LOCKTIME
-                } else {
-                    Sequence::ENABLE_LOCKTIME_NO_RBF
-                }),
-                ..Default::default()
-            })
-            .collect(),
-        output: outputs,
-    };
+    let tx = unfunded_tx(&inputs, outputs, rbf);
     let funded = fund_tx(&w, &tx, &mut opts, &subtract)?;
     let mut psbt =
         Psbt::from_unsigned_tx(funded.tx.clone()).map_err(|e| wallet_error(e.to_string()))?;
@@ -659,23 +669,7 @@ fn send(r: &Req<'_>) -> Result<Value, RpcError> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let rbf = opts.replaceable.unwrap_or_else(|| w.default_rbf());
-    let tx = Transaction {
-        version: bitcoin::transaction::Version::TWO,
-        lock_time: bitcoin::absolute::LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|(op, seq)| bitcoin::TxIn {
-                previous_output: *op,
-                sequence: seq.unwrap_or(if rbf {
-                    Sequence::ENABLE_RBF_NO_LOCKTIME
-                } else {
-                    Sequence::ENABLE_LOCKTIME_NO_RBF
-                }),
-                ..Default::default()
-            })
-            .collect(),
-        output: outputs,
-    };
+    let tx = unfunded_tx(&inputs, outputs, rbf);
     let funded = fund_tx(&w, &tx, &mut opts, &subtract)?;
     let mut psbt =
         Psbt::from_unsigned_tx(funded.tx.clone()).map_err(|e| wallet_error(e.to_string()))?;
