@@ -10,5 +10,8 @@ cargo test --release --workspace
 
 # The functional suite checks both builds: hashvived (one process) and hashvive-node
 # (wallet in a spawned hashvive-wallet), which must behave the same.
-python3 tests/functional/test_runner.py "$@"
-HASHVIVED="$PWD/target/release/hashvive-node" python3 tests/functional/test_runner.py "$@"
+# Both passes run even when the first fails, so one CI run reports both.
+status=0
+python3 tests/functional/test_runner.py "$@" || status=1
+HASHVIVED="$PWD/target/release/hashvive-node" python3 tests/functional/test_runner.py "$@" || status=1
+exit $status

@@ -23,14 +23,21 @@ def discover():
 
 
 def run_one(name):
+    """Runs one test; whatever goes wrong, even in the runner, is that test's failure."""
     start = time.time()
     try:
         proc = subprocess.run([sys.executable, os.path.join(HERE, name)], capture_output=True,
-                              text=True, timeout=TIMEOUT)
-        passed, output = proc.returncode == 0, proc.stdout + proc.stderr
+                              timeout=TIMEOUT)
+        passed = proc.returncode == 0
+        output = (proc.stdout + proc.stderr).decode(errors="replace")
+        if not passed:
+            output += f"\nexit code {proc.returncode}"
     except subprocess.TimeoutExpired as e:
         passed = False
         output = f"timed out after {TIMEOUT}s\n{(e.stdout or b'').decode(errors='replace')}"
+    except Exception as e:  # noqa: BLE001 - a runner error must not hide the other results
+        passed = False
+        output = f"the runner could not run it: {e!r}"
     return name, passed, time.time() - start, output
 
 
@@ -45,6 +52,7 @@ def main():
         print(f"unknown tests: {' '.join(unknown)}")
         return 1
     results = []
+    failures = []
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for name, passed, duration, output in pool.map(run_one, tests):
@@ -53,13 +61,18 @@ def main():
             print(f"{len(results)}/{len(tests)} - {name} {status}, duration: {duration:.1f} s", flush=True)
             if not passed:
                 print(output, flush=True)
+                failures.append((name, output))
     width = max(len(n) for n, _, _ in results) + 2
     print()
     print(f"{'TEST':<{width}} | STATUS | DURATION")
     for name, passed, duration in sorted(results):
-        print(f"{name:<{width}} | {'✓ pass' if passed else '✖ fail'} | {duration:.1f} s")
+        print(f"{name:<{width}} | {'pass' if passed else 'FAIL':<6} | {duration:.1f} s")
     npass = sum(1 for _, p, _ in results if p)
     nfail = len(results) - npass
+    # Repeat the end of each failure last, where a truncated CI log still shows it.
+    for name, output in failures:
+        print(f"\n--- {name} failed; the last lines of its output:")
+        print("\n".join(output.splitlines()[-40:]))
     print(f"\nruntime: {time.time() - started:.1f} s")
     print(f"{npass} passed, {nfail} failed")
     return 0 if nfail == 0 else 1
