@@ -62,7 +62,7 @@ pub struct Options {
     pub trusted: bool,
     /// Largest message accepted, in bytes.
     pub max_message: usize,
-    /// Most threads serving the peer's call chains at once.
+    /// Most threads serving the peer's call chains at once (busy or idle).
     pub max_server_threads: usize,
     /// Upper bound on one blocking wait, after which state is rechecked.
     pub park_timeout: Duration,
@@ -390,8 +390,52 @@ impl Slot {
 struct Routes {
     slots: HashMap<u64, Arc<Slot>>,
     followers: Vec<Arc<Slot>>,
+    /// Threads serving the peer's chains, busy or idle.
     server_threads: usize,
+    /// Slots of server threads between calls, waiting for any chain's next request.
+    idle: Vec<Arc<Slot>>,
 }
+
+impl Routes {
+    /// An idle server thread for a new chain: the calling thread itself if it is one
+    /// (it is awake and reading), else the one that went idle last.
+    fn take_idle(&mut self) -> Option<Arc<Slot>> {
+        let me = thread::current().id();
+        let at = self
+            .idle
+            .iter()
+            .rposition(|s| s.thread.id() == me)
+            .or_else(|| self.idle.len().checked_sub(1))?;
+        Some(self.idle.swap_remove(at))
+    }
+
+    /// Unroutes `slot` from chain `logical`, if it is still that chain's.
+    fn unroute(&mut self, logical: u64, slot: &Arc<Slot>) {
+        if self
+            .slots
+            .get(&logical)
+            .is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
+            self.slots.remove(&logical);
+        }
+    }
+}
+
+/// What a server thread does after a request: its chain has more queued, it waits
+/// for any chain's next request, or the idle pool is full and it ends.
+enum AfterRequest {
+    Busy,
+    Idle,
+    End,
+}
+
+/// The chain of an idle server thread: matches no frame (real chains are a side bit
+/// and a thread number counted from 1).
+const IDLE_CHAIN: u64 = u64::MAX;
+
+/// Idle server threads kept for new chains; more end. Each costs a parked thread,
+/// each spared spawn a thread start on the critical path of a call.
+const MAX_IDLE_SERVERS: usize = 16;
 
 enum Inbound {
     Ring(Consumer),
@@ -522,7 +566,7 @@ impl Drop for ThreadContext {
     fn drop(&mut self) {
         for binding in &self.bindings {
             if let Some(conn) = binding.conn.upgrade() {
-                conn.routes.lock().slots.remove(&binding.logical);
+                conn.routes.lock().unroute(binding.logical, &binding.slot);
             }
         }
     }
@@ -641,6 +685,7 @@ impl Connection {
                 // Reserved up front: the first follower must not allocate on a call.
                 followers: Vec::with_capacity(MAX_RESERVED_FOLLOWERS),
                 server_threads: 0,
+                idle: Vec::new(),
             }),
             closed: AtomicBool::new(false),
             background_pending: AtomicBool::new(false),
@@ -1517,9 +1562,9 @@ impl Inner {
         let thread = frame.header.thread;
         let ours = (thread & SIDE_BIT != 0) == (self.side == Side::Connector);
         let mut routes = self.routes.lock();
+        // Pushed under the routes lock: a server thread retires its chain under it too,
+        // so no frame lands in a slot that has just left its chain.
         if let Some(slot) = routes.slots.get(&thread) {
-            let slot = Arc::clone(slot);
-            drop(routes);
             slot.push(frame);
             return;
         }
@@ -1534,6 +1579,11 @@ impl Inner {
                 ),
                 true,
             );
+            return;
+        }
+        if let Some(slot) = routes.take_idle() {
+            routes.slots.insert(thread, Arc::clone(&slot));
+            slot.push(frame);
             return;
         }
         if routes.server_threads >= self.opts.max_server_threads {
@@ -1559,7 +1609,7 @@ impl Inner {
                 };
                 let slot = conn.inner.bind_server(logical);
                 let _ = ready_tx.send(Arc::clone(&slot));
-                conn.serve_chain(logical, &slot);
+                conn.serve(logical, &slot);
             });
         match spawned {
             Ok(_) => match ready_rx.recv() {
@@ -1575,12 +1625,19 @@ impl Inner {
 }
 
 impl Connection {
-    /// A server thread's life: handle the requests of one peer call chain until the
-    /// connection closes.
-    fn serve_chain(&self, logical: u64, slot: &Arc<Slot>) {
+    /// A server thread's life: serve the peer call chain `logical` until it has no
+    /// call in flight, then wait idle for any chain's next request. A chain needs its
+    /// own thread only while a call is in flight (nested callbacks must find it), so
+    /// threads are bounded by concurrent calls, not by the peer threads ever seen.
+    /// Ends when the connection closes or the idle pool is full.
+    fn serve(&self, mut logical: u64, slot: &Arc<Slot>) {
         let inner = &*self.inner;
         let mut reader = None;
         while let Ok(frame) = inner.wait_frame(slot, logical, reader.take(), Wait::Request) {
+            if logical == IDLE_CHAIN {
+                logical = frame.header.thread;
+                inner.rebind_server(logical);
+            }
             match frame.kind {
                 Kind::Request | Kind::Callback => {
                     inner.trace_frame(DIR_RECV, &frame, 0);
@@ -1595,9 +1652,21 @@ impl Connection {
                     );
                 }
             }
+            match inner.after_request(logical, slot) {
+                AfterRequest::Busy => {}
+                AfterRequest::Idle => {
+                    logical = IDLE_CHAIN;
+                    inner.rebind_server(logical);
+                }
+                AfterRequest::End => break,
+            }
+        }
+        if let Some(guard) = reader.take() {
+            inner.vacate(guard);
         }
         let mut routes = inner.routes.lock();
-        routes.slots.remove(&logical);
+        routes.unroute(logical, slot);
+        routes.idle.retain(|s| !Arc::ptr_eq(s, slot));
         routes.server_threads -= 1;
     }
 }
@@ -1605,6 +1674,36 @@ impl Connection {
 impl Inner {
     fn strong(&self) -> Arc<Inner> {
         self.me.upgrade().expect("a method of a live connection")
+    }
+
+    /// After a request: keep serving `logical` if it has more queued, else let the chain
+    /// go and join the idle pool (or end when the pool is full).
+    fn after_request(&self, logical: u64, slot: &Arc<Slot>) -> AfterRequest {
+        let mut routes = self.routes.lock();
+        if slot.pending.load(Ordering::Acquire) & PENDING_FRAME != 0 {
+            return AfterRequest::Busy;
+        }
+        routes.unroute(logical, slot);
+        if routes.idle.len() >= MAX_IDLE_SERVERS {
+            return AfterRequest::End;
+        }
+        routes.idle.push(Arc::clone(slot));
+        AfterRequest::Idle
+    }
+
+    /// Points this server thread's binding at chain `logical`, so its own calls on the
+    /// connection are callbacks into that chain.
+    fn rebind_server(&self, logical: u64) {
+        CONTEXT.with(|context| {
+            if let Some(binding) = context
+                .borrow_mut()
+                .bindings
+                .iter_mut()
+                .find(|b| b.conn_id == self.id)
+            {
+                binding.logical = logical;
+            }
+        })
     }
 
     /// Registers the current thread as the server of the peer's chain `logical`.

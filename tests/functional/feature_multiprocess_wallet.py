@@ -106,6 +106,17 @@ class MultiprocessWalletTest(HashviveTestFramework):
         txid = w1.sendtoaddress(address, 1)
         node.generatetoaddress(1, address)
 
+        self.log("300 wallet calls, each on a new connection (a new node thread): all answered")
+        # The wallet process used to keep one server thread per node thread it had ever
+        # seen and dropped the node after 256 of them, as a stream of CLI calls does.
+        for i in range(300):
+            rpc = node.get_wallet_rpc("w1")
+            assert_equal(rpc.getwalletinfo()["walletname"], "w1")
+            rpc._conn.close()
+        assert_equal(child_pids(node)[-1], child)
+        threads = len(os.listdir(f"/proc/{child}/task"))
+        assert threads < 64, f"the wallet process runs {threads} threads"
+
         self.log("kill -9 the wallet: chain RPCs go on, wallet RPCs say -18")
         os.kill(child, signal.SIGKILL)
         wait_until(lambda: "Process hashvive-wallet pid %d exited" % child in log_text(node), what="exit line")

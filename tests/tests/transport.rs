@@ -121,6 +121,48 @@ fn nested_calls_in_both_directions() {
     }
 }
 
+/// Threads the process `pid` runs now.
+fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A node's HTTP server calls from a new thread per connection. The peer served each
+/// new chain with a new thread that never ended, so after `max_server_threads` (256)
+/// client threads it closed the connection ("too many concurrent call chains").
+#[test]
+fn short_lived_client_threads_do_not_use_up_server_threads() {
+    for args in [&[][..], &["-ipcshm=0"][..]] {
+        let (mut child, conn) = spawn_peer(args, Options::default());
+        for i in 0..400u32 {
+            let conn = &conn;
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    // A nested call too: the chain keeps its server thread while in flight.
+                    assert_eq!(conn.call::<Nest>(&2).unwrap(), 2, "client thread {i}");
+                });
+            });
+        }
+        // Concurrent chains each get a thread, and idle ones are reused afterwards.
+        std::thread::scope(|scope| {
+            for _ in 0..24 {
+                let conn = &conn;
+                scope.spawn(move || conn.call::<Sleep>(&20).unwrap());
+            }
+        });
+        for _ in 0..100 {
+            std::thread::scope(|scope| {
+                scope.spawn(|| conn.call::<Pid>(&()).unwrap());
+            });
+        }
+        let threads = thread_count(child.id());
+        assert!(threads <= 40, "{args:?}: the peer runs {threads} threads");
+        drop(conn);
+        assert!(child.wait().unwrap().success());
+    }
+}
+
 #[test]
 fn handler_errors_and_panics_reach_the_caller_and_keep_the_connection() {
     let (mut child, conn) = spawn_peer(&[], Options::default());
