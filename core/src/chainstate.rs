@@ -51,6 +51,8 @@ pub struct Entry {
     pub pos: DiskPos,
     /// Transaction count.
     pub n_tx: u32,
+    /// Largest header time of this block and its ancestors (Core's `nTimeMax`).
+    pub time_max: u32,
     /// Tie-breaker between chains of equal work, kept in memory only: 0, or negative for
     /// blocks given to `preciousblock` (the latest call is the most negative and wins).
     pub precious: i64,
@@ -178,15 +180,13 @@ impl ChainState {
         };
         for rec in records {
             let hash = rec.header.block_hash();
-            let prev_work = if rec.height == 0 {
-                Work::from_be_bytes([0; 32])
+            let (prev_work, prev_time_max) = if rec.height == 0 {
+                (Work::from_be_bytes([0; 32]), 0)
             } else {
-                cs.index
-                    .get(&rec.header.prev_blockhash)
-                    .ok_or_else(|| {
-                        ChainError::Storage(format!("block index: missing parent of {hash}"))
-                    })?
-                    .chain_work
+                let prev = cs.index.get(&rec.header.prev_blockhash).ok_or_else(|| {
+                    ChainError::Storage(format!("block index: missing parent of {hash}"))
+                })?;
+                (prev.chain_work, prev.time_max)
             };
             let entry = Entry {
                 hash,
@@ -196,6 +196,7 @@ impl ChainState {
                 status: rec.status,
                 pos: rec.pos,
                 n_tx: rec.n_tx,
+                time_max: prev_time_max.max(rec.header.time),
                 precious: 0,
             };
             cs.index.insert(hash, entry);
@@ -236,6 +237,7 @@ impl ChainState {
             status: status::VALID_SCRIPTS,
             pos,
             n_tx: 1,
+            time_max: genesis.header.time,
             precious: 0,
         };
         let batch = WriteBatch {
@@ -408,6 +410,7 @@ impl ChainState {
             status: 0,
             pos: DiskPos { file: 0, pos: 0 },
             n_tx: block.txdata.len() as u32,
+            time_max: tip.time_max.max(block.header.time),
             precious: 0,
         };
         self.connect_block(&entry, block).map(|_| ())
@@ -451,6 +454,7 @@ impl ChainState {
             status: status::HEADER_ONLY,
             pos: DiskPos { file: 0, pos: 0 },
             n_tx: 0,
+            time_max: prev.time_max.max(header.time),
             precious: 0,
         };
         self.index.insert(hash, entry);
@@ -511,6 +515,7 @@ impl ChainState {
             status: 0,
             pos,
             n_tx: block.txdata.len() as u32,
+            time_max: prev.time_max.max(block.header.time),
             precious: 0,
         };
         self.index.insert(hash, entry);

@@ -479,8 +479,9 @@ struct Inner {
     closed: AtomicBool,
     /// The background reader wants the role (see `vacate`).
     background_pending: AtomicBool,
-    /// Current spin budget in ns, adapted between `MIN_SPIN_NS` and `-ipcspin`.
-    spin_ns: AtomicU64,
+    /// Spin budgets in ns, adapted between `MIN_SPIN_NS` and `-ipcspin`: one for
+    /// waits for a response, one for a server's wait for its next request (by `Wait`).
+    spin_ns: [AtomicU64; 2],
     /// Length of `Routes::followers`, readable without the routes lock.
     followers: AtomicUsize,
     /// Reusable buffers for frames copied out of the ring or read from the socket.
@@ -529,19 +530,20 @@ const MAX_RESERVED_FOLLOWERS: usize = 16;
 /// Shortest adaptive spin: a round trip on an idle machine still fits.
 const MIN_SPIN_NS: u64 = 2_000;
 
-/// The spin budget after a spin caught its frame: doubled, up to `max` (`-ipcspin`).
-fn spin_after_catch(now_ns: u64, max_ns: u64) -> u64 {
-    if now_ns >= max_ns {
-        return max_ns;
+/// The spin budget after a wait that ended `waited_ns` after the ring came up empty,
+/// `caught` if spinning saw the frame. A missed frame that a spin of at most `max_ns`
+/// would have caught sets the budget to twice its wait; one that came later than any
+/// allowed spin halves it, down to `MIN_SPIN_NS` (never up): spinning through such
+/// waits only burns the CPU the peer needs. Halving alone would get stuck below a
+/// peer's usual answer time (each wait then misses and halves again).
+fn spin_after_wait(budget_ns: u64, waited_ns: u64, caught: bool, max_ns: u64) -> u64 {
+    if caught {
+        budget_ns
+    } else if waited_ns <= max_ns {
+        waited_ns.saturating_mul(2).max(MIN_SPIN_NS).min(max_ns)
+    } else {
+        (budget_ns / 2).max(MIN_SPIN_NS).min(budget_ns)
     }
-    (now_ns * 2).clamp(MIN_SPIN_NS.min(max_ns), max_ns)
-}
-
-/// The spin budget after a spin ran out: halved, down to `MIN_SPIN_NS` (never up). When
-/// the peer is slow or shares our CPU (a loaded machine), long spins only burn the CPU it
-/// needs; halving converges on one wake-up per call instead of a wasted spin plus one.
-fn spin_after_miss(now_ns: u64) -> u64 {
-    (now_ns / 2).max(MIN_SPIN_NS).min(now_ns)
 }
 
 /// Call id of a message that expects no response.
@@ -691,7 +693,7 @@ impl Connection {
             background_pending: AtomicBool::new(false),
             buffers: Mutex::new(prefilled_buffers),
             followers: AtomicUsize::new(0),
-            spin_ns: AtomicU64::new(opts_spin_ns),
+            spin_ns: [AtomicU64::new(opts_spin_ns), AtomicU64::new(opts_spin_ns)],
             parked: AtomicBool::new(false),
             parks: AtomicU64::new(0),
             close_reason: Mutex::new(None),
@@ -948,13 +950,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 type ReaderGuard<'a> = MutexGuard<'a, Rx>;
 
-/// What a waiting thread expects. Only waits for a response say how fast the peer
-/// answers, so only they adapt the spin budget; a server's wait for its next request
-/// lasts as long as the caller's idle time.
+/// What a waiting thread expects; each kind adapts its own spin budget. A response
+/// comes as fast as the peer computes; a server's next request comes after the caller's
+/// own work, which for a node relaying HTTP calls outlasts any sensible spin. Spinning
+/// through that only takes the CPU the caller's client needs (on two cores, the node
+/// polling its HTTP socket and a wallet spinning for its next call starved the client).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wait {
-    Response,
-    Request,
+    Response = 0,
+    Request = 1,
 }
 
 impl Inner {
@@ -1151,18 +1155,16 @@ impl Inner {
         logical: u64,
         wait: Wait,
     ) -> Option<Incoming> {
-        // Set when the ring first came up empty, cleared by a frame or a park.
-        let mut spin_until: Option<Instant> = None;
-        // The ring came up empty and we have not parked since: a frame now was caught
-        // by spinning.
-        let mut spinning = false;
+        // When the ring came up empty, and whether we parked since: a frame then ends
+        // a wait, whose length and outcome adapt the spin budget.
+        let mut empty_since: Option<Instant> = None;
+        let mut parked = false;
         let mut spins = 0u32;
         loop {
             match self.read_frame(guard) {
                 Ok(Some(frame)) => {
-                    spin_until = None;
-                    if std::mem::take(&mut spinning) && wait == Wait::Response {
-                        self.spin_caught();
+                    if let Some(since) = empty_since.take() {
+                        self.adapt_spin(wait, since.elapsed(), !std::mem::take(&mut parked));
                     }
                     if frame.header.thread == logical {
                         return Some(frame);
@@ -1170,7 +1172,9 @@ impl Inner {
                     self.dispatch(frame);
                     continue;
                 }
-                Ok(None) => spinning = true,
+                Ok(None) => {
+                    empty_since.get_or_insert_with(Instant::now);
+                }
                 Err(error) => {
                     self.close(&error, true);
                     return None;
@@ -1181,10 +1185,10 @@ impl Inner {
             {
                 return None;
             }
-            let budget = self.spin_budget();
-            if budget.is_zero() {
+            let budget = self.spin_budget(wait);
+            if budget.is_zero() || parked {
                 self.park_reader(guard);
-                spinning = false;
+                parked = true;
                 continue;
             }
             // Spin on one atomic load; `read_frame` (which takes the releaser lock)
@@ -1201,41 +1205,35 @@ impl Inner {
             if !spins.is_multiple_of(4) {
                 continue;
             }
-            let now = Instant::now();
-            let deadline = *spin_until.get_or_insert_with(|| now + budget);
-            if now < deadline {
+            // The peer may be runnable on this very CPU: a wake-up from an eventfd puts
+            // the woken thread next to its waker, and until the scheduler spreads them
+            // every spin would hold the peer off for the whole budget (rescans ran 8x
+            // slower in that state). A yield with nothing else runnable returns at once.
+            thread::yield_now();
+            if empty_since.is_some_and(|since| since.elapsed() < budget) {
                 continue;
             }
-            if wait == Wait::Response {
-                self.spin_missed();
-            }
             self.park_reader(guard);
-            spin_until = None;
-            spinning = false;
+            parked = true;
         }
     }
 
     /// How long to spin before parking. Spinning on a socket would be a syscall per
     /// turn, so socket readers park at once; ring readers use the adaptive budget.
-    fn spin_budget(&self) -> Duration {
+    fn spin_budget(&self, wait: Wait) -> Duration {
         if self.shm.is_none() {
             return Duration::ZERO;
         }
-        Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed))
+        Duration::from_nanos(self.spin_ns[wait as usize].load(Ordering::Relaxed))
     }
 
-    /// A spin saw its frame arrive: allow longer spins again, up to `-ipcspin`.
-    fn spin_caught(&self) {
+    /// A wait of kind `wait` ended after `waited`; `caught` if spinning saw it end.
+    fn adapt_spin(&self, wait: Wait, waited: Duration, caught: bool) {
         let max = self.opts.spin.as_nanos() as u64;
-        let now = self.spin_ns.load(Ordering::Relaxed);
-        self.spin_ns
-            .store(spin_after_catch(now, max), Ordering::Relaxed);
-    }
-
-    /// A spin ran out and we park: spin less next time.
-    fn spin_missed(&self) {
-        let now = self.spin_ns.load(Ordering::Relaxed);
-        self.spin_ns.store(spin_after_miss(now), Ordering::Relaxed);
+        let budget = &self.spin_ns[wait as usize];
+        let now = budget.load(Ordering::Relaxed);
+        let waited = waited.as_nanos().min(u64::MAX as u128) as u64;
+        budget.store(spin_after_wait(now, waited, caught, max), Ordering::Relaxed);
     }
 
     /// Blocks the leader until data may be there, using the waiting-flag protocol.
@@ -2044,24 +2042,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spin_budget_halves_on_misses_and_doubles_back_on_catches() {
+    fn spin_budget_follows_the_peers_answer_time() {
         let max = 50_000;
+        // Answers slower than any allowed spin halve the budget down to the floor.
         let mut budget = max;
         for _ in 0..20 {
-            budget = spin_after_miss(budget);
+            budget = spin_after_wait(budget, 150_000, false, max);
         }
         assert_eq!(budget, MIN_SPIN_NS);
-        let mut catches = 0;
-        while budget < max {
-            budget = spin_after_catch(budget, max);
-            catches += 1;
-        }
-        assert_eq!(budget, max);
-        assert_eq!(catches, 5, "2 µs doubles back to 50 µs in five catches");
+        // From there, a missed answer that a spin could have caught sets twice its wait
+        // (halving alone stayed stuck below a 5 µs answer, parking on every call).
+        budget = spin_after_wait(budget, 5_000, false, max);
+        assert_eq!(budget, 10_000);
+        assert_eq!(spin_after_wait(budget, 4_000, true, max), 10_000);
+        assert_eq!(spin_after_wait(MIN_SPIN_NS, 40_000, false, max), max);
+        assert_eq!(spin_after_wait(MIN_SPIN_NS, 100, false, max), MIN_SPIN_NS);
         // -ipcspin=0 never spins, and a budget below the floor is kept, not raised.
-        assert_eq!(spin_after_catch(0, 0), 0);
-        assert_eq!(spin_after_miss(0), 0);
-        assert_eq!(spin_after_catch(1_000, 1_000), 1_000);
-        assert_eq!(spin_after_miss(1_000), 1_000);
+        assert_eq!(spin_after_wait(0, 0, false, 0), 0);
+        assert_eq!(spin_after_wait(0, 10_000, false, 0), 0);
+        assert_eq!(spin_after_wait(1_000, 1_000_000, false, 1_000), 1_000);
+        assert_eq!(spin_after_wait(1_000, 500, false, 1_000), 1_000);
     }
 }

@@ -50,25 +50,13 @@ impl NodeChain {
     }
 }
 
-/// Largest header time of `e` and its ancestors. Walks back to genesis, so it costs one
-/// index lookup per block; regtest chains are small and rescans ask for it once.
-fn max_time(chain: &ChainState, e: &Entry) -> u32 {
-    let mut best = e.header.time;
-    let mut cur = e.clone();
-    while let Some(prev) = chain.entry(&cur.header.prev_blockhash) {
-        best = best.max(prev.header.time);
-        cur = prev.clone();
-    }
-    best
-}
-
 fn found(chain: &ChainState, e: &Entry, with_data: bool) -> FoundBlock {
     let in_active_chain = chain.is_active(e);
     FoundBlock {
         hash: e.hash,
         height: e.height,
         time: e.header.time,
-        max_time: max_time(chain, e),
+        max_time: e.time_max,
         median_time_past: chain.median_time_past(&e.hash),
         in_active_chain,
         next_block: if in_active_chain {
