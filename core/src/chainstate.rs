@@ -318,13 +318,25 @@ impl ChainState {
 
     /// Reads a stored block.
     pub fn read_block(&self, e: &Entry) -> Result<Block, ChainError> {
-        if !e.has_data() {
-            return Err(ChainError::Storage(format!(
+        self.require_data(e)?;
+        Ok(self.files.read(e.pos)?)
+    }
+
+    /// Reads a stored block's consensus bytes, not decoded.
+    pub fn read_block_bytes(&self, e: &Entry) -> Result<Vec<u8>, ChainError> {
+        self.require_data(e)?;
+        Ok(self.files.read_bytes(e.pos)?)
+    }
+
+    fn require_data(&self, e: &Entry) -> Result<(), ChainError> {
+        if e.has_data() {
+            Ok(())
+        } else {
+            Err(ChainError::Storage(format!(
                 "block {} has no data (header only)",
                 e.hash
-            )));
+            )))
         }
-        Ok(self.files.read(e.pos)?)
     }
 
     /// Looks up an unspent output in the committed UTXO set.

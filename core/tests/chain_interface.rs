@@ -14,7 +14,8 @@ use hashvive_core::args::ArgsManager;
 use hashvive_core::chainparams::ChainParams;
 use hashvive_core::init::DAEMON_ARGS;
 use hashvive_core::interfaces::{
-    BlockRef, Chain, JsonRequest, NodeChain, Notifications, RemovalReason, RpcActor, RpcCommand,
+    BlockBytes, BlockRef, Chain, JsonRequest, NodeChain, Notifications, RemovalReason, RpcActor,
+    RpcCommand,
 };
 use hashvive_core::node::Node;
 use hashvive_core::rpc::dispatch::handle_http_body;
@@ -203,7 +204,10 @@ fn chain_queries_match_the_block_tree() {
     assert_eq!(found.height, 5);
     assert!(found.in_active_chain);
     assert_eq!(found.next_block, Some(hashes[5]));
-    assert_eq!(found.data.unwrap().block_hash(), hashes[4]);
+    assert_eq!(
+        found.data.unwrap().decode().unwrap().block_hash(),
+        hashes[4]
+    );
     assert!(f
         .chain
         .find_block(&hashes[4], false)
@@ -217,6 +221,30 @@ fn chain_queries_match_the_block_tree() {
     );
     assert!(f.chain.find_ancestor_by_height(&tip, 11).is_none());
 
+    // Stretches follow the active chain from the given block, up to `count` or the tip.
+    let stretch = f.chain.find_blocks(&hashes[2], 4, true);
+    let heights: Vec<u32> = stretch.iter().map(|b| b.height).collect();
+    assert_eq!(heights, vec![3, 4, 5, 6]);
+    assert!(stretch.iter().zip(&hashes[2..]).all(|(b, h)| b.hash == *h
+        && b.data.as_ref().map(|d| d.decode().unwrap().block_hash()) == Some(*h)));
+    assert_eq!(stretch[3].next_block, Some(hashes[6]));
+    assert_eq!(f.chain.find_blocks(&hashes[8], 100, false).len(), 2);
+    assert!(f.chain.find_blocks(&hashes[8], 100, false)[0]
+        .data
+        .is_none());
+    assert!(f
+        .chain
+        .find_blocks(&bitcoin::hashes::Hash::all_zeros(), 5, true)
+        .is_empty());
+    // Blocks cross as bytes; bytes that are not exactly one block do not decode.
+    let bytes = stretch[0].data.clone().unwrap();
+    let mut longer = bytes.as_bytes().to_vec();
+    longer.push(0);
+    assert!(BlockBytes::new(longer).decode().is_err());
+    assert!(BlockBytes::new(bytes.as_bytes()[..80].to_vec())
+        .decode()
+        .is_err());
+
     // A fork from height 5: the common ancestor with the tip is block 5.
     f.node.invalidate_block(&hashes[5]).unwrap();
     let fork = f.node.generate(&op_true_script(), 2, u64::MAX).unwrap();
@@ -225,6 +253,9 @@ fn chain_queries_match_the_block_tree() {
         hashes[4]
     );
     assert!(!f.chain.find_block(&tip, false).unwrap().in_active_chain);
+    let stale = f.chain.find_blocks(&hashes[6], 5, false);
+    assert_eq!(stale.len(), 1, "a block off the active chain has no next");
+    assert_eq!(stale[0].next_block, None);
     let first = f.chain.find_first_block_with_time_and_height(0, 3).unwrap();
     assert_eq!(first.height, 3);
     assert!(f

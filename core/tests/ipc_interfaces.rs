@@ -249,6 +249,40 @@ fn wallet_over_ipc(shm: bool) {
     let nested: Vec<Option<u32>> = (1..=30).map(Some).collect();
     assert_eq!(*f.recorder.nested_heights.lock(), nested);
 
+    // A stretch of blocks with their data crosses in one call, as the node has it.
+    let proxy = f
+        .recorder
+        .chain
+        .lock()
+        .clone()
+        .expect("the wallet side's Chain");
+    let local = node_chain(&f);
+    let from = local.get_block_hash(25).unwrap();
+    let summary = |found: Vec<hashvive_core::interfaces::FoundBlock>| -> Vec<_> {
+        found
+            .into_iter()
+            .map(|b| {
+                (
+                    b.hash,
+                    b.height,
+                    b.max_time,
+                    b.next_block,
+                    b.data.map(|d| d.decode().unwrap().block_hash()),
+                )
+            })
+            .collect()
+    };
+    let before = f.node_log.lock().len();
+    let crossed = summary(proxy.find_blocks(&from, 10, true));
+    let requests = f.node_log.lock()[before..]
+        .iter()
+        .filter(|l| l.contains("IPC server recv request"))
+        .count();
+    assert_eq!(requests, 1);
+    assert_eq!(crossed.len(), 6, "heights 25 to the tip at 30");
+    assert_eq!(crossed, summary(local.find_blocks(&from, 10, true)));
+    assert_eq!(crossed[5].4, Some(crossed[5].0));
+
     // An RPC command registered over IPC, answered by the wallet side calling back into
     // the node while the RPC thread waits.
     let v = rpc(

@@ -10,6 +10,10 @@ pub use crate::mempool::RemovalReason;
 
 use super::{Handler, RpcCommand};
 
+/// Block bytes past which [`Chain::find_blocks`] stops adding blocks: a batch of regtest
+/// blocks is tiny, and a batch of full mainnet blocks stays a few of them.
+pub const FIND_BLOCKS_MAX_BYTES: usize = 4 << 20;
+
 /// What `find_block` and its relatives report about a block header they know.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundBlock {
@@ -28,7 +32,30 @@ pub struct FoundBlock {
     /// The next block on the active chain, if this one is on it and is not the tip.
     pub next_block: Option<BlockHash>,
     /// The whole block, when asked for and stored.
-    pub data: Option<Block>,
+    pub data: Option<BlockBytes>,
+}
+
+/// A stored block as its consensus bytes. The node reads them from disk and does not
+/// decode them: they cross to a wallet process as one copy, and whoever needs the
+/// block decodes it, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockBytes(Vec<u8>);
+
+impl BlockBytes {
+    /// Wraps consensus-encoded block bytes (checked when decoded).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        BlockBytes(bytes)
+    }
+
+    /// The consensus bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The decoded block; an error when the bytes are not exactly one block.
+    pub fn decode(&self) -> Result<Block, bitcoin::consensus::encode::Error> {
+        bitcoin::consensus::deserialize(&self.0)
+    }
 }
 
 /// A block passed to `block_connected` and `block_disconnected`.
@@ -60,6 +87,26 @@ pub trait Chain: Send + Sync {
     fn get_block_hash(&self, height: u32) -> Option<BlockHash>;
     /// Looks up a block by hash; `with_data` also reads the block from disk.
     fn find_block(&self, hash: &BlockHash, with_data: bool) -> Option<FoundBlock>;
+    /// `hash` and the active-chain blocks after it: at most `count`, and with data
+    /// about [`FIND_BLOCKS_MAX_BYTES`] of blocks (always at least one). A rescan's next
+    /// stretch in one call, where `find_block` per block was a round trip per block.
+    fn find_blocks(&self, hash: &BlockHash, count: u32, with_data: bool) -> Vec<FoundBlock> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut next = Some(*hash);
+        while let Some(hash) = next {
+            if out.len() >= count as usize || bytes >= FIND_BLOCKS_MAX_BYTES {
+                break;
+            }
+            let Some(found) = self.find_block(&hash, with_data) else {
+                break;
+            };
+            bytes += found.data.as_ref().map_or(0, |b| b.as_bytes().len());
+            next = found.next_block;
+            out.push(found);
+        }
+        out
+    }
     /// The first active-chain block with `max_time >= min_time` and `height >= min_height`
     /// (where a timestamped rescan starts).
     fn find_first_block_with_time_and_height(

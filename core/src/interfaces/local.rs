@@ -7,7 +7,10 @@ use std::sync::Arc;
 use bitcoin::{BlockHash, Transaction, Txid};
 use serde_json::Value;
 
-use super::{Chain, FeeEstimate, FoundBlock, Handler, Notifications, RpcCommand};
+use super::{
+    BlockBytes, Chain, FeeEstimate, FoundBlock, Handler, Notifications, RpcCommand,
+    FIND_BLOCKS_MAX_BYTES,
+};
 use crate::args::ArgsManager;
 use crate::chainstate::{ChainState, Entry};
 use crate::node::Node;
@@ -65,7 +68,7 @@ fn found(chain: &ChainState, e: &Entry, with_data: bool) -> FoundBlock {
             None
         },
         data: if with_data && e.has_data() {
-            chain.read_block(e).ok()
+            chain.read_block_bytes(e).ok().map(BlockBytes::new)
         } else {
             None
         },
@@ -85,6 +88,24 @@ impl Chain for NodeChain {
         let chain = self.node.chain();
         let e = chain.entry(hash)?;
         Some(found(&chain, e, with_data))
+    }
+
+    fn find_blocks(&self, hash: &BlockHash, count: u32, with_data: bool) -> Vec<FoundBlock> {
+        // One chain lock for the whole stretch, so it is one chain even mid-reorg.
+        let chain = self.node.chain();
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut next = chain.entry(hash);
+        while let Some(e) = next {
+            if out.len() >= count as usize || bytes >= FIND_BLOCKS_MAX_BYTES {
+                break;
+            }
+            let found = found(&chain, e, with_data);
+            bytes += found.data.as_ref().map_or(0, |b| b.as_bytes().len());
+            next = found.next_block.and_then(|h| chain.entry(&h));
+            out.push(found);
+        }
+        out
     }
 
     fn find_first_block_with_time_and_height(

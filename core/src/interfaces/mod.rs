@@ -12,7 +12,10 @@ mod local;
 mod rpc;
 mod wallet_loader;
 
-pub use chain::{BlockRef, Chain, FeeEstimate, FoundBlock, Notifications, RemovalReason};
+pub use chain::{
+    BlockBytes, BlockRef, Chain, FeeEstimate, FoundBlock, Notifications, RemovalReason,
+    FIND_BLOCKS_MAX_BYTES,
+};
 pub use echo::{Echo, LocalEcho};
 pub use handler::Handler;
 pub use init::Init;

@@ -48,6 +48,7 @@ ipc_interface! {
         22 => fn handle_rpc(command: val(RpcCommand)) -> Handler;
         23 => fn init_message(message: ref(str)) -> ();
         24 => fn show_progress(title: ref(str), progress: val(i32), resume_possible: val(bool)) -> ();
+        25 => fn find_blocks(hash: ref(BlockHash), count: val(u32), with_data: val(bool)) -> Vec<FoundBlock>;
     }
 }
 

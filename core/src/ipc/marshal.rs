@@ -14,7 +14,7 @@ use shm_ipc::Wire;
 
 use super::IpcContext;
 use crate::interfaces::{
-    BlockRef, FeeEstimate, FoundBlock, Handler, JsonRequest, RemovalReason, RpcCommand,
+    BlockBytes, BlockRef, FeeEstimate, FoundBlock, Handler, JsonRequest, RemovalReason, RpcCommand,
 };
 use crate::rpc::error::RpcError;
 
@@ -227,7 +227,7 @@ macro_rules! sequence_of {
     )*};
 }
 
-sequence_of!(String, Value, BlockHash, Txid);
+sequence_of!(String, Value, BlockHash, Txid, FoundBlock);
 
 impl Marshal for [u8] {
     type Wire = Vec<u8>;
@@ -438,7 +438,7 @@ impl Marshal for FoundBlock {
             median_time_past: self.median_time_past,
             in_active_chain: self.in_active_chain,
             next_block: self.next_block.to_wire(cx),
-            data: self.data.to_wire(cx),
+            data: self.data.as_ref().map(|b| b.as_bytes().to_vec()),
         }
     }
 }
@@ -453,7 +453,10 @@ impl Unmarshal for FoundBlock {
             median_time_past: w.median_time_past.to_native(),
             in_active_chain: w.in_active_chain,
             next_block: Option::<BlockHash>::from_wire(&w.next_block, cx)?,
-            data: Option::<Block>::from_wire(&w.data, cx)?,
+            data: w
+                .data
+                .as_ref()
+                .map(|bytes| BlockBytes::new(bytes.as_slice().to_vec())),
         })
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{code, RpcError};
 use super::params::Params;
-use crate::interfaces::{self, JsonRequest, RpcActor, RpcCommand};
+use crate::interfaces::{self, JsonRequest, RpcCommand};
 use crate::log_debug;
 use crate::node::Node;
 
@@ -77,7 +77,7 @@ impl Command {
 /// Commands registered at run time through `Chain::handle_rpc` (the wallet's).
 #[derive(Default)]
 pub struct ClientCommands {
-    commands: RwLock<Vec<(u64, RpcCommand)>>,
+    commands: RwLock<Vec<(u64, Arc<RpcCommand>)>>,
     next_id: AtomicU64,
 }
 
@@ -86,7 +86,7 @@ impl ClientCommands {
     /// same name takes precedence while it lasts.
     pub fn add(self: &Arc<Self>, command: RpcCommand) -> interfaces::Handler {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.commands.write().push((id, command));
+        self.commands.write().push((id, Arc::new(command)));
         let table = Arc::clone(self);
         interfaces::Handler::new(move || table.commands.write().retain(|(c, _)| *c != id))
     }
@@ -96,18 +96,18 @@ impl ClientCommands {
         self.commands
             .read()
             .iter()
-            .map(|(_, c)| c.clone())
+            .map(|(_, c)| RpcCommand::clone(c))
             .collect()
     }
 
-    /// The current registration of `name`: its parameter names and actor.
-    fn lookup(&self, name: &str) -> Option<(Vec<String>, String, Arc<dyn RpcActor>)> {
+    /// The current registration of `name`.
+    fn lookup(&self, name: &str) -> Option<Arc<RpcCommand>> {
         self.commands
             .read()
             .iter()
             .rev()
             .find(|(_, c)| c.name == name)
-            .map(|(_, c)| (c.params.clone(), c.help.clone(), Arc::clone(&c.actor)))
+            .map(|(_, c)| Arc::clone(c))
     }
 
     /// `(category, usage line)` of each visible command, for `help`.
@@ -125,7 +125,7 @@ impl ClientCommands {
 
     /// The help text of `name`.
     fn help(&self, name: &str) -> Option<String> {
-        self.lookup(name).map(|(_, help, _)| help)
+        self.lookup(name).map(|c| c.help.clone())
     }
 }
 
@@ -326,16 +326,16 @@ impl RpcContext {
             let args = checked_args(cmd.params, params, || cmd.full_help())?;
             return self.run(method, || (cmd.handler)(self, &Params(&args)));
         }
-        let (names, help, actor) = self
+        let command = self
             .client_commands
             .lookup(method)
             .ok_or_else(|| RpcError::new(code::METHOD_NOT_FOUND, "Method not found"))?;
         let request = JsonRequest {
             method: method.to_string(),
-            params: checked_args(&names, params, || help.clone())?,
+            params: checked_args(&command.params, params, || command.help.clone())?,
             wallet_name: wallet_name.map(str::to_string),
         };
-        self.run(method, || actor.call(&request))
+        self.run(method, || command.actor.call(&request))
     }
 
     fn run(

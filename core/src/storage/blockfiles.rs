@@ -1,7 +1,8 @@
 //! Blocks in flat files `blocks/blkNNNNN.dat`, in Core's record format: magic, size, block.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bitcoin::consensus::{deserialize, serialize};
@@ -92,14 +93,32 @@ impl BlockFiles {
 
     /// Reads the block stored at `pos`, checking the record header.
     pub fn read(&self, pos: DiskPos) -> std::io::Result<Block> {
+        let data = self.read_bytes(pos)?;
+        deserialize(&data).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("corrupt block in file: {e}"),
+            )
+        })
+    }
+
+    /// Reads the consensus bytes of the block stored at `pos`, checking the record header.
+    pub fn read_bytes(&self, pos: DiskPos) -> std::io::Result<Vec<u8>> {
         let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-        let mut f = File::open(file_path(&self.dir, pos.file))?;
         let start = u64::from(pos.pos)
             .checked_sub(8)
             .ok_or_else(|| bad("bad block position"))?;
-        f.seek(SeekFrom::Start(start))?;
+        // The file being appended to is already open: a rescan reads it block by block,
+        // and positioned reads spare it an open, a seek and a close per block.
+        let other;
+        let file = if pos.file == self.current {
+            &self.writer
+        } else {
+            other = File::open(file_path(&self.dir, pos.file))?;
+            &other
+        };
         let mut header = [0u8; 8];
-        f.read_exact(&mut header)?;
+        file.read_exact_at(&mut header, start)?;
         if header[..4] != self.magic {
             return Err(bad("block file record has the wrong magic"));
         }
@@ -108,8 +127,8 @@ impl BlockFiles {
             return Err(bad("block file record too large"));
         }
         let mut data = vec![0u8; size];
-        f.read_exact(&mut data)?;
-        deserialize(&data).map_err(|e| bad(&format!("corrupt block in file: {e}")))
+        file.read_exact_at(&mut data, start + 8)?;
+        Ok(data)
     }
 }
 

@@ -15,13 +15,15 @@ use serde_json::{json, Value};
 use super::db::{WalletDb, Write};
 use super::encryption::{self, MasterKey};
 use super::keys::{OutputType, WalletDescriptor};
-use crate::interfaces::{BlockRef, Chain, Handler, Notifications, RemovalReason};
+use crate::interfaces::{BlockBytes, BlockRef, Chain, Handler, Notifications, RemovalReason};
 
 /// How often (in blocks) a rescan asks the node whether it is shutting down.
 const SHUTDOWN_CHECK_BLOCKS: u32 = 64;
 
-/// Blocks a rescan processes per database write.
-const SCAN_BATCH: usize = 32;
+/// Blocks a rescan asks the node for at once, and processes per database write: few
+/// enough that either side's share of a stretch fits in the other's spin (a round trip
+/// without wake-ups when the wallet runs in its own process).
+const SCAN_BATCH: u32 = 16;
 
 /// Blocks before a coinbase output can be spent (Core's `COINBASE_MATURITY`).
 pub const COINBASE_MATURITY: u32 = 100;
@@ -904,9 +906,11 @@ impl Wallet {
         let mut last_log = Instant::now();
         let mut batch = Vec::new();
         let mut h = start_height;
-        // Each block's `next_block` names the one after it, so a block costs one call to
-        // the node (a round trip when the wallet runs in its own process).
+        // Blocks come in stretches (`find_blocks`), one call to the node each: a round
+        // trip per stretch when the wallet runs in its own process. Each block's
+        // `next_block` names the one after it.
         let mut next_hash = self.chain.get_block_hash(start_height);
+        let mut fetched = std::collections::VecDeque::new();
         while h <= end {
             let check_shutdown = (h - start_height).is_multiple_of(SHUTDOWN_CHECK_BLOCKS);
             if self.abort_rescan.load(Ordering::SeqCst)
@@ -923,7 +927,13 @@ impl Wallet {
             let Some(hash) = next_hash else {
                 break;
             };
-            let Some(found) = self.chain.find_block(&hash, true) else {
+            if fetched.is_empty() {
+                fetched.extend(
+                    self.chain
+                        .find_blocks(&hash, SCAN_BATCH.min(end - h + 1), true),
+                );
+            }
+            let Some(found) = fetched.pop_front().filter(|f| f.hash == hash) else {
                 break;
             };
             next_hash = match found.next_block {
@@ -932,10 +942,15 @@ impl Wallet {
                 None if h < end => self.chain.get_block_hash(h + 1),
                 None => None,
             };
-            if let Some(block) = found.data {
-                batch.push((hash, h, block));
+            match found.data.as_ref().map(BlockBytes::decode) {
+                Some(Ok(block)) => batch.push((hash, h, block)),
+                Some(Err(e)) => crate::log_info!(
+                    "[{}] Rescan skipped block {hash}: it does not decode ({e})",
+                    self.display_name()
+                ),
+                None => {}
             }
-            if batch.len() >= SCAN_BATCH || h == end {
+            if fetched.is_empty() || h == end {
                 self.process_blocks(&batch);
                 batch.clear();
             }

@@ -670,7 +670,7 @@ fn listsinceblock(r: &Req<'_>) -> Result<Value, RpcError> {
                     break;
                 };
                 removed_blocks.push(cur);
-                match b.data {
+                match b.data.and_then(|d| d.decode().ok()) {
                     Some(d) => cur = d.header.prev_blockhash,
                     None => break,
                 }
@@ -683,7 +683,11 @@ fn listsinceblock(r: &Req<'_>) -> Result<Value, RpcError> {
     let removed_txs: Vec<Txid> = if include_removed {
         removed_blocks
             .iter()
-            .filter_map(|bh| w.chain.find_block(bh, true).and_then(|f| f.data))
+            .filter_map(|bh| {
+                w.chain
+                    .find_block(bh, true)
+                    .and_then(|f| f.data?.decode().ok())
+            })
             .flat_map(|b| {
                 b.txdata
                     .iter()
