@@ -44,14 +44,19 @@ pub fn commands() -> Vec<Command> {
 }
 
 /// What a `prevtxs` entry or the UTXO set tells about one spent output.
-struct Prevout {
-    script_pubkey: ScriptBuf,
-    amount: Option<Amount>,
-    redeem_script: Option<ScriptBuf>,
-    witness_script: Option<ScriptBuf>,
+pub struct Prevout {
+    /// The output's script.
+    pub script_pubkey: ScriptBuf,
+    /// Its value, when given.
+    pub amount: Option<Amount>,
+    /// P2SH redeem script, when given.
+    pub redeem_script: Option<ScriptBuf>,
+    /// P2WSH witness script, when given.
+    pub witness_script: Option<ScriptBuf>,
 }
 
-fn parse_sighash(s: Option<&str>) -> Result<EcdsaSighashType, RpcError> {
+/// Core's `sighashtype` argument of the signing RPCs (`DEFAULT` is `ALL` for ECDSA).
+pub fn parse_sighash(s: Option<&str>) -> Result<EcdsaSighashType, RpcError> {
     Ok(match s.unwrap_or("DEFAULT") {
         "DEFAULT" | "ALL" => EcdsaSighashType::All,
         "NONE" => EcdsaSighashType::None,
@@ -74,7 +79,8 @@ fn opt_script(o: &Map<String, Value>, key: &str) -> Result<Option<ScriptBuf>, Rp
     }
 }
 
-fn parse_prevtxs(v: Option<&Value>) -> Result<HashMap<OutPoint, Prevout>, RpcError> {
+/// Core's `prevtxs` argument of the signing RPCs, with its errors.
+pub fn parse_prevtxs(v: Option<&Value>) -> Result<HashMap<OutPoint, Prevout>, RpcError> {
     let mut out = HashMap::new();
     let Some(v) = v else { return Ok(out) };
     let list = v

@@ -616,6 +616,13 @@ impl Wallet {
         }
     }
 
+    /// The script of output `op`, when the wallet has its transaction.
+    pub fn output_script(&self, op: &OutPoint) -> Option<ScriptBuf> {
+        let s = self.state();
+        let tx = &s.txs.get(&op.txid)?.tx;
+        Some(tx.output.get(op.vout as usize)?.script_pubkey.clone())
+    }
+
     /// Core's `BlockUntilSyncedToCurrentChain`.
     pub fn sync_with_chain(&self) {
         // With no block processed yet, the zero hash never equals the tip, so this waits.

@@ -2,11 +2,12 @@
 //! `CommitTransaction`): feerate choice, size estimation, coin selection, change, PSBT
 //! signing with rust-bitcoin and finalizing with miniscript.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bitcoin::absolute::LockTime;
-use bitcoin::psbt::Psbt;
+use bitcoin::psbt::{Psbt, PsbtSighashType};
 use bitcoin::secp256k1::Secp256k1;
+use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
 use miniscript::descriptor::KeyMapWrapper;
@@ -565,6 +566,18 @@ impl Wallet {
 
     /// Signs a transaction with the wallet's keys; returns it and whether it is complete.
     pub fn sign_transaction(&self, tx: &Transaction) -> (Transaction, bool) {
+        self.sign_transaction_with(tx, &HashMap::new(), None)
+    }
+
+    /// [`Self::sign_transaction`] that also knows the outputs in `prevouts` (outputs the
+    /// wallet has no transaction for: `signrawtransactionwithwallet`'s `prevtxs`), and
+    /// signs with `sighash` instead of the default.
+    pub fn sign_transaction_with(
+        &self,
+        tx: &Transaction,
+        prevouts: &HashMap<OutPoint, TxOut>,
+        sighash: Option<EcdsaSighashType>,
+    ) -> (Transaction, bool) {
         let mut unsigned = tx.clone();
         for i in &mut unsigned.input {
             i.script_sig = ScriptBuf::new();
@@ -573,6 +586,17 @@ impl Wallet {
         let Ok(mut psbt) = Psbt::from_unsigned_tx(unsigned) else {
             return (tx.clone(), false);
         };
+        {
+            // The wallet's own record of an output wins over a caller's description.
+            let s = self.state();
+            for (input, txin) in psbt.inputs.iter_mut().zip(&tx.input) {
+                let op = txin.previous_output;
+                if !s.txs.contains_key(&op.txid) {
+                    input.witness_utxo = prevouts.get(&op).cloned();
+                }
+                input.sighash_type = sighash.map(PsbtSighashType::from);
+            }
+        }
         let complete = self.fill_psbt(&mut psbt, true, true);
         let mut out = psbt.unsigned_tx.clone();
         for (i, inp) in psbt.inputs.iter().enumerate() {

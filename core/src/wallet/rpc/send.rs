@@ -1,7 +1,7 @@
 //! Sending RPCs: `sendtoaddress`, `sendmany`, `send`, `fundrawtransaction`,
 //! `signrawtransactionwithwallet`, `walletcreatefundedpsbt`, `walletprocesspsbt`, `bumpfee`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bitcoin::consensus::encode::{deserialize, serialize_hex};
 use bitcoin::psbt::Psbt;
@@ -16,6 +16,7 @@ use crate::rpc::auth::{base64_decode, base64_encode};
 use crate::rpc::encode::amount_sat;
 use crate::rpc::error::{code, RpcError};
 use crate::rpc::params::{parse_hash, parse_hex};
+use crate::rpc::sign;
 use crate::wallet::keys::{self, OutputType};
 use crate::wallet::model::{TxState, Wallet};
 use crate::wallet::spend::{FundError, FundOptions, Recipient};
@@ -516,15 +517,46 @@ fn fundrawtransaction(r: &Req<'_>) -> Result<Value, RpcError> {
 fn signrawtransactionwithwallet(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet()?;
     let tx = decode_tx(r.p.req_str(0)?)?;
-    if let Some(s) = r.p.str(2)? {
-        if !matches!(s, "DEFAULT" | "ALL") {
-            return Err(RpcError::invalid_parameter(format!(
-                "{s} is not a valid sighash parameter."
-            )));
+    let prevtxs = sign::parse_prevtxs(r.p.get(1))?;
+    // DEFAULT is no sighash byte at all for Taproot, ALL for the others.
+    let sighash = match r.p.str(2)? {
+        None | Some("DEFAULT") => None,
+        given => Some(sign::parse_sighash(given)?),
+    };
+    let mut prevouts = HashMap::new();
+    let mut missing_amount = HashSet::new();
+    for (op, prev) in prevtxs {
+        if let Some(known) = w.output_script(&op) {
+            if known != prev.script_pubkey {
+                return Err(RpcError::new(
+                    code::DESERIALIZATION_ERROR,
+                    format!(
+                        "Previous output scriptPubKey mismatch:\n{}\nvs:\n{}",
+                        known.to_asm_string(),
+                        prev.script_pubkey.to_asm_string()
+                    ),
+                ));
+            }
         }
+        // A witness signature commits to the amount: without it, there is none to make.
+        let value = match prev.amount {
+            Some(amount) => amount,
+            None if prev.script_pubkey.is_witness_program() => {
+                missing_amount.insert(op);
+                continue;
+            }
+            None => Amount::ZERO,
+        };
+        prevouts.insert(
+            op,
+            TxOut {
+                value,
+                script_pubkey: prev.script_pubkey,
+            },
+        );
     }
     ensure_unlocked(&w)?;
-    let (signed, complete) = w.sign_transaction(&tx);
+    let (signed, complete) = w.sign_transaction_with(&tx, &prevouts, sighash);
     let mut m = Map::new();
     m.insert("hex".into(), json!(serialize_hex(&signed)));
     m.insert("complete".into(), json!(complete));
@@ -534,13 +566,18 @@ fn signrawtransactionwithwallet(r: &Req<'_>) -> Result<Value, RpcError> {
             .iter()
             .filter(|i| i.script_sig.is_empty() && i.witness.is_empty())
             .map(|i| {
+                let error = if missing_amount.contains(&i.previous_output) {
+                    "Missing amount"
+                } else {
+                    "Unable to sign input, invalid stack size (possibly missing key)"
+                };
                 json!({
                     "txid": i.previous_output.txid.to_string(),
                     "vout": i.previous_output.vout,
                     "witness": [],
                     "scriptSig": "",
                     "sequence": i.sequence.0,
-                    "error": "Unable to sign input, invalid stack size (possibly missing key)",
+                    "error": error,
                 })
             })
             .collect();
