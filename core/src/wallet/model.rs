@@ -616,6 +616,16 @@ impl Wallet {
         }
     }
 
+    /// Asks a running rescan to stop at its next block (Core's `AbortRescan`); false when
+    /// none is running.
+    pub fn request_rescan_abort(&self) -> bool {
+        let scanning = self.scanning.lock();
+        if scanning.is_some() {
+            self.abort_rescan.store(true, Ordering::SeqCst);
+        }
+        scanning.is_some()
+    }
+
     /// The script of output `op`, when the wallet has its transaction.
     pub fn output_script(&self, op: &OutPoint) -> Option<ScriptBuf> {
         let s = self.state();

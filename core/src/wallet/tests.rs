@@ -29,6 +29,8 @@ use crate::validation::script::block_script_flags;
 struct FakeChain {
     hashes: Mutex<Vec<BlockHash>>,
     broadcast: Mutex<Vec<Transaction>>,
+    /// Held by a test to stall `find_block`, so a rescan is caught midway.
+    stall: Mutex<()>,
 }
 
 impl Chain for FakeChain {
@@ -39,6 +41,7 @@ impl Chain for FakeChain {
         self.hashes.lock().get(height as usize).copied()
     }
     fn find_block(&self, hash: &BlockHash, _with_data: bool) -> Option<FoundBlock> {
+        drop(self.stall.lock());
         let h = self.hashes.lock();
         let height = h.iter().position(|x| x == hash)?;
         Some(FoundBlock {
@@ -237,6 +240,36 @@ fn spend(prev: OutPoint, value: u64, to: &ScriptBuf) -> Transaction {
             script_pubkey: to.clone(),
         }],
     }
+}
+
+#[test]
+fn abortrescan_stops_a_running_rescan() {
+    let f = fixture("abort");
+    for _ in 0..200 {
+        f.connect(&f.other, Vec::new());
+    }
+    assert!(!f.wallet.request_rescan_abort(), "no rescan running");
+    let stalled = f.chain.stall.lock();
+    let scan = {
+        let wallet = Arc::clone(&f.wallet);
+        std::thread::spawn(move || wallet.scan(0, None))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.wallet.scanning.lock().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rescan never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(f.wallet.request_rescan_abort());
+    drop(stalled);
+    let stopped_at = scan.join().unwrap().expect_err("the rescan was aborted");
+    assert!(stopped_at < 200, "aborted at block {stopped_at}");
+    assert!(f.wallet.scanning.lock().is_none());
+    assert!(!f.wallet.request_rescan_abort());
+    // The next rescan starts afresh and runs to the tip.
+    assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
 }
 
 #[test]

@@ -473,12 +473,7 @@ fn rescanblockchain(r: &Req<'_>) -> Result<Value, RpcError> {
 
 fn abortrescan(r: &Req<'_>) -> Result<Value, RpcError> {
     let w = r.wallet_unsynced()?;
-    if w.scanning.lock().is_none() {
-        return Ok(json!(false));
-    }
-    w.abort_rescan
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    Ok(json!(true))
+    Ok(json!(w.request_rescan_abort()))
 }
 
 fn settxfee(r: &Req<'_>) -> Result<Value, RpcError> {
