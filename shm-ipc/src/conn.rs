@@ -479,6 +479,9 @@ struct Inner {
     closed: AtomicBool,
     /// The background reader wants the role (see `vacate`).
     background_pending: AtomicBool,
+    /// A thread waiting for a response wants the reader role: a leader that is only
+    /// waiting for its next request gives it up (see `wait_frame`).
+    handoff: AtomicBool,
     /// Spin budgets in ns, adapted between `MIN_SPIN_NS` and `-ipcspin`: one for
     /// waits for a response, one for a server's wait for its next request (by `Wait`).
     spin_ns: [AtomicU64; 2],
@@ -691,6 +694,7 @@ impl Connection {
             }),
             closed: AtomicBool::new(false),
             background_pending: AtomicBool::new(false),
+            handoff: AtomicBool::new(false),
             buffers: Mutex::new(prefilled_buffers),
             followers: AtomicUsize::new(0),
             spin_ns: [AtomicU64::new(opts_spin_ns), AtomicU64::new(opts_spin_ns)],
@@ -1140,8 +1144,16 @@ impl Inner {
                         self.vacate(reader.take().expect("held"));
                         return Ok(frame);
                     }
+                    if wait == Wait::Request && self.handoff.swap(false, Ordering::SeqCst) {
+                        self.vacate(reader.take().expect("held"));
+                    }
                 }
-                None => self.follow(slot),
+                None => {
+                    if wait == Wait::Response {
+                        self.request_handoff();
+                    }
+                    self.follow(slot, wait);
+                }
             }
         }
     }
@@ -1182,6 +1194,7 @@ impl Inner {
             }
             if slot.pending.load(Ordering::Acquire) & PENDING_FRAME != 0
                 || self.closed.load(Ordering::Acquire)
+                || (wait == Wait::Request && self.handoff.load(Ordering::Acquire))
             {
                 return None;
             }
@@ -1269,14 +1282,32 @@ impl Inner {
         }
     }
 
+    /// A thread about to wait for a response found the reader role taken. A leader
+    /// that only waits for its next request (an idle server thread, parked on the
+    /// eventfd) would otherwise read our response and hand it over: a wake-up for it and
+    /// another for us on every call. Ask it to give the role up, and wake it, so we spin
+    /// for the response ourselves; both wake-ups overlap the peer's work instead.
+    fn request_handoff(&self) {
+        self.handoff.store(true, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            if let Some(shm) = &self.shm {
+                sys::signal(shm.rings.fds[shm.inbound].data.as_fd());
+            }
+        }
+    }
+
     /// Waits as a follower until our slot gets a frame or we are promoted to reader.
     /// Followers park at once: on a small machine a spinning follower steals the CPU
-    /// the leader needs to deliver its frame.
-    fn follow(&self, slot: &Arc<Slot>) {
+    /// the leader needs to deliver its frame. A thread waiting for a response queues
+    /// first, so a leader letting go promotes it before any idle server thread.
+    fn follow(&self, slot: &Arc<Slot>, wait: Wait) {
         {
             let mut routes = self.routes.lock();
             if !routes.followers.iter().any(|f| Arc::ptr_eq(f, slot)) {
-                routes.followers.push(Arc::clone(slot));
+                match wait {
+                    Wait::Response => routes.followers.insert(0, Arc::clone(slot)),
+                    Wait::Request => routes.followers.push(Arc::clone(slot)),
+                }
                 self.followers.fetch_add(1, Ordering::SeqCst);
             }
         }
