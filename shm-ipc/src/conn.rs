@@ -186,7 +186,7 @@ impl<'a> Request<'a> {
 pub struct Reply<'a> {
     inner: &'a Inner,
     request: FrameHeader,
-    received_ns: u64,
+    received_ticks: u64,
     sent: bool,
     /// The reader role, taken before replying: the caller's next frame then finds this
     /// thread already reading, so the peer needs no wake-up.
@@ -220,7 +220,7 @@ impl Reply<'_> {
             self.reader = self.inner.try_reader();
         }
         self.inner
-            .send(header, self.received_ns, &mut self.reader, |sink| {
+            .send(header, self.received_ticks, &mut self.reader, |sink| {
                 rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(value, sink)
                     .map(|sink| rkyv::ser::Positional::pos(&sink))
             })
@@ -345,7 +345,7 @@ struct Incoming {
     header: FrameHeader,
     kind: Kind,
     body: Body,
-    received_ns: u64,
+    received_ticks: u64,
 }
 
 /// Per-thread mailbox for frames routed to that thread.
@@ -820,8 +820,8 @@ impl Connection {
         // the peer needs no eventfd write.
         let mut reader = inner.try_reader();
         // Only the trace uses it; an untraced call reads no clock here.
-        let sent_ns = if inner.trace().is_some() {
-            sys::monotonic_ns()
+        let sent_ticks = if inner.trace().is_some() {
+            sys::ticks()
         } else {
             0
         };
@@ -833,8 +833,8 @@ impl Connection {
             match frame.kind {
                 Kind::Response | Kind::Error if frame.header.call_id == call_id => {
                     // Zero when a late trace (`set_trace`) started during the call.
-                    let latency = if sent_ns != 0 {
-                        frame.received_ns.saturating_sub(sent_ns)
+                    let latency = if sent_ticks != 0 {
+                        frame.received_ticks.saturating_sub(sent_ticks)
                     } else {
                         0
                     };
@@ -873,7 +873,7 @@ impl Connection {
         let mut reply = Reply {
             inner,
             request: frame.header,
-            received_ns: frame.received_ns,
+            received_ticks: frame.received_ticks,
             sent: false,
             reader: None,
         };
@@ -911,7 +911,7 @@ impl Connection {
             }
         };
         let header = frame.header;
-        let received_ns = frame.received_ns;
+        let received_ticks = frame.received_ticks;
         let mut reader = reply.reader.take();
         inner.release(frame);
         if let Err((code, message)) = outcome {
@@ -934,7 +934,7 @@ impl Connection {
                 reader = inner.try_reader();
             }
             // A failure here means the connection is gone; the caller sees Disconnected.
-            let _ = inner.send(header, received_ns, &mut reader, |sink| {
+            let _ = inner.send(header, received_ticks, &mut reader, |sink| {
                 frame::serialize(&error, sink)
             });
         }
@@ -1038,7 +1038,7 @@ impl Inner {
         self.opts.trace.as_ref().or_else(|| self.late_trace.get())
     }
 
-    fn trace_frame(&self, direction: u8, frame: &Incoming, latency_ns: u64) {
+    fn trace_frame(&self, direction: u8, frame: &Incoming, latency_ticks: u64) {
         if let Some(trace) = self.trace() {
             let size = match &frame.body {
                 Body::Ring(record) => record.len,
@@ -1047,11 +1047,11 @@ impl Inner {
             // The reader's receive stamp, not a fresh clock read: receives are on the
             // round trip's critical path, and the stamp is the truer time anyway.
             trace.record(self.trace_record(
-                frame.received_ns,
+                frame.received_ticks,
                 direction,
                 &frame.header,
                 size,
-                latency_ns,
+                latency_ticks,
             ));
         }
     }
@@ -1544,7 +1544,9 @@ impl Inner {
                     }
                 }
             };
-            let received_ns = sys::monotonic_ns();
+            // Stamped even untraced (a TSC read): a trace started mid-call (`set_trace`)
+            // still gets the latency of the response to this request.
+            let received_ticks = sys::ticks();
             if header.flags & FLAG_MORE != 0
                 || rx.partial.contains_key(&(header.thread, header.call_id))
             {
@@ -1569,14 +1571,14 @@ impl Inner {
                     header,
                     kind,
                     body: Body::Owned(whole),
-                    received_ns,
+                    received_ticks,
                 }));
             }
             return Ok(Some(Incoming {
                 header,
                 kind,
                 body,
-                received_ns,
+                received_ticks,
             }));
         }
     }
@@ -1854,7 +1856,7 @@ impl Inner {
     fn send<'a>(
         &'a self,
         header: FrameHeader,
-        request_ns: u64,
+        request_ticks: u64,
         reader: &mut Option<ReaderGuard<'a>>,
         write: impl Fn(Sink<'_>) -> Result<usize, rkyv::rancor::Error>,
     ) -> Result<(), Error> {
@@ -1913,9 +1915,9 @@ impl Inner {
             }
         };
         if let Some(trace) = self.trace() {
-            let now = sys::monotonic_ns();
-            let latency = if request_ns != 0 {
-                now.saturating_sub(request_ns)
+            let now = sys::ticks();
+            let latency = if request_ticks != 0 {
+                now.saturating_sub(request_ticks)
             } else {
                 0
             };

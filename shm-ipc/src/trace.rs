@@ -125,12 +125,13 @@ impl Trace {
         let worker = Arc::clone(&trace);
         let handle = std::thread::Builder::new()
             .name("ipc-trace".into())
-            .spawn(move || worker.run(file))?;
+            .spawn(move || worker.run(file, sys::TickScale::start()))?;
         *trace.writer.lock() = Some(handle);
         Ok(trace)
     }
 
-    /// Queues a record without blocking.
+    /// Queues `record` without blocking. Its `time_ns` and `latency_ns` are in
+    /// [`sys::ticks`]; the writer converts them to nanoseconds, off the caller's path.
     pub fn record(&self, record: TraceRecord) {
         if self.queue.push(record).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -142,10 +143,13 @@ impl Trace {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn run(&self, mut file: BufWriter<File>) -> io::Result<()> {
+    fn run(&self, mut file: BufWriter<File>, mut scale: sys::TickScale) -> io::Result<()> {
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
-            while let Some(record) = self.queue.pop() {
+            scale.refit();
+            while let Some(mut record) = self.queue.pop() {
+                record.time_ns = scale.to_ns(record.time_ns);
+                record.latency_ns = scale.span_ns(record.latency_ns);
                 file.write_all(record.as_bytes())?;
             }
             file.flush()?;
