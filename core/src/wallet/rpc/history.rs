@@ -579,33 +579,7 @@ fn listreceivedbyaddress(r: &Req<'_>) -> Result<Value, RpcError> {
     };
     let immature = r.p.bool(4)?.unwrap_or(false);
     let s = w.state();
-    let mut per: BTreeMap<String, (u64, i64, Vec<String>)> = BTreeMap::new();
-    let mut txs: Vec<&WalletTx> = s.txs.values().collect();
-    txs.sort_by_key(|t| t.order);
-    for wtx in txs {
-        if !received_filter(&s, wtx, minconf, immature) {
-            continue;
-        }
-        let depth = s.depth(wtx);
-        for o in &wtx.tx.output {
-            if !s.is_mine(&o.script_pubkey) {
-                continue;
-            }
-            let Some(a) = addr_of(&o.script_pubkey) else {
-                continue;
-            };
-            if !s.book.contains_key(&a) {
-                continue;
-            }
-            let e = per.entry(a).or_insert((0, i64::MAX, Vec::new()));
-            e.0 += o.value.to_sat();
-            e.1 = e.1.min(depth);
-            let t = wtx.txid().to_string();
-            if !e.2.contains(&t) {
-                e.2.push(t);
-            }
-        }
-    }
+    let per = received_per_address(&s, minconf, immature);
     let mut out = Vec::new();
     for (a, entry) in &s.book {
         if entry.purpose != "receive" {
@@ -618,13 +592,13 @@ fn listreceivedbyaddress(r: &Req<'_>) -> Result<Value, RpcError> {
         if got.is_none() && !include_empty {
             continue;
         }
-        let (amount, conf, txids) = got.cloned().unwrap_or((0, 0, Vec::new()));
+        let got = got.cloned().unwrap_or_default();
         out.push(json!({
             "address": a,
-            "amount": amount_sat(amount),
-            "confirmations": if conf == i64::MAX { 0 } else { conf },
+            "amount": amount_sat(got.amount),
+            "confirmations": if got.depth == i64::MAX { 0 } else { got.depth },
             "label": entry.label,
-            "txids": txids,
+            "txids": got.txids,
         }));
     }
     Ok(Value::Array(out))
@@ -851,10 +825,33 @@ fn listlockunspent(r: &Req<'_>) -> Result<Value, RpcError> {
         .collect::<Vec<_>>()))
 }
 
-/// Amount and smallest depth received per address of the book, for the by-label RPCs.
-fn received_per_address(s: &State, minconf: i64, immature: bool) -> BTreeMap<String, (u64, i64)> {
-    let mut per: BTreeMap<String, (u64, i64)> = BTreeMap::new();
-    for wtx in s.txs.values() {
+/// What one address of the book received (Core's `tallyitem`).
+#[derive(Clone)]
+struct Received {
+    /// Satoshis.
+    amount: u64,
+    /// Smallest depth of a paying transaction; `i64::MAX` for none.
+    depth: i64,
+    /// Paying transactions, in the wallet's order.
+    txids: Vec<String>,
+}
+
+impl Default for Received {
+    fn default() -> Self {
+        Received {
+            amount: 0,
+            depth: i64::MAX,
+            txids: Vec::new(),
+        }
+    }
+}
+
+/// What each address of the book received, for the by-address and by-label RPCs.
+fn received_per_address(s: &State, minconf: i64, immature: bool) -> BTreeMap<String, Received> {
+    let mut per: BTreeMap<String, Received> = BTreeMap::new();
+    let mut txs: Vec<&WalletTx> = s.txs.values().collect();
+    txs.sort_by_key(|t| t.order);
+    for wtx in txs {
         if !received_filter(s, wtx, minconf, immature) {
             continue;
         }
@@ -869,9 +866,13 @@ fn received_per_address(s: &State, minconf: i64, immature: bool) -> BTreeMap<Str
             if !s.book.contains_key(&a) {
                 continue;
             }
-            let e = per.entry(a).or_insert((0, i64::MAX));
-            e.0 += o.value.to_sat();
-            e.1 = e.1.min(depth);
+            let e = per.entry(a).or_default();
+            e.amount += o.value.to_sat();
+            e.depth = e.depth.min(depth);
+            let t = wtx.txid().to_string();
+            if !e.txids.contains(&t) {
+                e.txids.push(t);
+            }
         }
     }
     per
@@ -889,7 +890,7 @@ fn getreceivedbylabel(r: &Req<'_>) -> Result<Value, RpcError> {
     let total: u64 = received_per_address(&s, minconf, immature)
         .iter()
         .filter(|(a, _)| s.book.get(*a).is_some_and(|e| e.label == label))
-        .map(|(_, (v, _))| v)
+        .map(|(_, got)| got.amount)
         .sum();
     Ok(amount_sat(total))
 }
@@ -909,9 +910,9 @@ fn listreceivedbylabel(r: &Req<'_>) -> Result<Value, RpcError> {
         let entry = labels
             .entry(e.label.clone())
             .or_insert((0, i64::MAX, false));
-        if let Some((v, d)) = per.get(a) {
-            entry.0 += v;
-            entry.1 = entry.1.min(*d);
+        if let Some(got) = per.get(a) {
+            entry.0 += got.amount;
+            entry.1 = entry.1.min(got.depth);
             entry.2 = true;
         }
     }
