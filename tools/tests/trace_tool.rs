@@ -189,126 +189,71 @@ fn text_dump_names_everything() {
     assert!(out.starts_with("2023-11-14T22:13:20.000001000Z"), "{out}");
 }
 
+/// Filter options by name, as on the command line.
+fn filter_args(options: &[(&str, &str)]) -> FilterArgs {
+    let mut args = FilterArgs::default();
+    for (name, value) in options {
+        let value = value.to_string();
+        match *name {
+            "method" => args.method.push(value),
+            "conn" => args.conn.push(value),
+            "kind" => args.kind.push(value),
+            "since" => args.since = Some(value),
+            "until" => args.until = Some(value),
+            "min_latency" => args.min_latency = Some(value),
+            other => panic!("no filter option {other}"),
+        }
+    }
+    args
+}
+
 #[test]
 fn filter_combinations() {
     let dir = TempDir::new();
     let (node, wallet) = two_files(&dir);
     let files = [node, wallet];
     let count = |args: FilterArgs| dump_json(&files, args).len();
-    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(
-        count(FilterArgs {
-            method: strings(&["Init.make_echo"]),
-            ..Default::default()
-        }),
-        4
-    );
-    assert_eq!(
-        count(FilterArgs {
-            method: strings(&["Chain"]),
-            ..Default::default()
-        }),
-        4
-    );
-    assert_eq!(
-        count(FilterArgs {
-            method: strings(&["Chain.*,Test"]),
-            ..Default::default()
-        }),
-        6
-    );
-    assert_eq!(
-        count(FilterArgs {
-            method: strings(&["Init.make_echo"]),
-            kind: strings(&["response"]),
-            ..Default::default()
-        }),
-        2
-    );
-    assert_eq!(
-        count(FilterArgs {
-            conn: strings(&["hashvive-wallet:1"]),
-            kind: strings(&["request", "callback"]),
-            ..Default::default()
-        }),
-        2
-    );
-    assert_eq!(
-        count(FilterArgs {
-            conn: strings(&["10:2"]),
-            ..Default::default()
-        }),
-        3
-    );
-    assert_eq!(
-        count(FilterArgs {
-            conn: strings(&["2"]),
-            ..Default::default()
-        }),
-        3
-    );
-    assert_eq!(
-        count(FilterArgs {
-            conn: strings(&["11:2"]),
-            ..Default::default()
-        }),
-        0
-    );
-    // since is inclusive, until exclusive, both relative to the earliest header.
-    assert_eq!(
-        count(FilterArgs {
-            since: Some("4us".into()),
-            until: Some("9us".into()),
-            ..Default::default()
-        }),
-        5
-    );
-    assert_eq!(
-        count(FilterArgs {
-            min_latency: Some("5us".into()),
-            ..Default::default()
-        }),
-        3
-    );
-    assert_eq!(
-        count(FilterArgs {
-            min_latency: Some("5us".into()),
-            kind: strings(&["error"]),
-            method: strings(&["Test.fail"]),
-            since: Some("1ms".into()),
-            ..Default::default()
-        }),
-        1
-    );
-    assert_eq!(
-        count(FilterArgs {
-            kind: strings(&["close"]),
-            ..Default::default()
-        }),
-        1
-    );
-    assert_eq!(
-        count(FilterArgs {
-            method: strings(&["Nope.x"]),
-            ..Default::default()
-        }),
-        0
-    );
+    // Each case: the filter's options (repeatable ones may repeat) and the records it keeps.
+    let cases: &[(&[(&str, &str)], usize)] = &[
+        (&[("method", "Init.make_echo")], 4),
+        (&[("method", "Chain")], 4),
+        (&[("method", "Chain.*,Test")], 6),
+        (&[("method", "Init.make_echo"), ("kind", "response")], 2),
+        (
+            &[
+                ("conn", "hashvive-wallet:1"),
+                ("kind", "request"),
+                ("kind", "callback"),
+            ],
+            2,
+        ),
+        (&[("conn", "10:2")], 3),
+        (&[("conn", "2")], 3),
+        (&[("conn", "11:2")], 0),
+        // since is inclusive, until exclusive, both relative to the earliest header.
+        (&[("since", "4us"), ("until", "9us")], 5),
+        (&[("min_latency", "5us")], 3),
+        (
+            &[
+                ("min_latency", "5us"),
+                ("kind", "error"),
+                ("method", "Test.fail"),
+                ("since", "1ms"),
+            ],
+            1,
+        ),
+        (&[("kind", "close")], 1),
+        (&[("method", "Nope.x")], 0),
+    ];
+    for (options, kept) in cases {
+        assert_eq!(count(filter_args(options)), *kept, "{options:?}");
+    }
     for bad in [
-        FilterArgs {
-            kind: strings(&["reply"]),
-            ..Default::default()
-        },
-        FilterArgs {
-            conn: strings(&["x:y"]),
-            ..Default::default()
-        },
-        FilterArgs {
-            since: Some("3 parsecs".into()),
-            ..Default::default()
-        },
+        [("kind", "reply")],
+        [("conn", "x:y")],
+        [("since", "3 parsecs")],
     ] {
-        assert!(Filter::new(&bad).is_err());
+        assert!(Filter::new(&filter_args(&bad)).is_err(), "{bad:?}");
     }
     let (code, out, err) = run(&["dump", "--kind", "reply", files[0].to_str().unwrap()]);
     assert_eq!(code, 1);
