@@ -1167,8 +1167,10 @@ impl Inner {
         logical: u64,
         wait: Wait,
     ) -> Option<Incoming> {
-        // When the ring came up empty, and whether we parked since: a frame then ends
-        // a wait, whose length and outcome adapt the spin budget.
+        // When the ring came up empty (read once spinning has gone on for a while, so a
+        // quickly caught frame costs no clock read: catching leaves the budget as it is),
+        // and whether we parked since: a frame then ends a wait, whose length and
+        // outcome adapt the spin budget.
         let mut empty_since: Option<Instant> = None;
         let mut parked = false;
         let mut spins = 0u32;
@@ -1184,9 +1186,7 @@ impl Inner {
                     self.dispatch(frame);
                     continue;
                 }
-                Ok(None) => {
-                    empty_since.get_or_insert_with(Instant::now);
-                }
+                Ok(None) => {}
                 Err(error) => {
                     self.close(&error, true);
                     return None;
@@ -1200,6 +1200,7 @@ impl Inner {
             }
             let budget = self.spin_budget(wait);
             if budget.is_zero() || parked {
+                empty_since.get_or_insert_with(Instant::now);
                 self.park_reader(guard);
                 parked = true;
                 continue;
@@ -1223,7 +1224,8 @@ impl Inner {
             // every spin would hold the peer off for the whole budget (rescans ran 8x
             // slower in that state). A yield with nothing else runnable returns at once.
             thread::yield_now();
-            if empty_since.is_some_and(|since| since.elapsed() < budget) {
+            let since = *empty_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < budget {
                 continue;
             }
             self.park_reader(guard);
