@@ -12,31 +12,22 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_framework.test_framework import HashviveTestFramework, binaries
+from test_framework.test_framework import HashviveTestFramework, sibling_binary
 from test_framework.util import assert_equal, wait_until
-
-
-def sibling(name):
-    return os.path.join(os.path.dirname(binaries()[0]), name)
-
-
-def log_text(node):
-    with open(node.debug_log) as f:
-        return f.read()
 
 
 class MultiprocessTest(HashviveTestFramework):
     def run_test(self):
         node = self.nodes[0]
-        node.binary = sibling("hashvive-node")
-        wallet_bin = sibling("hashvive-wallet")
+        node.binary = sibling_binary("hashvive-node")
+        wallet_bin = sibling_binary("hashvive-wallet")
 
         self.log("hashvive-node spawns hashvive-wallet and logs it")
         node.start(["-ipcbind=unix"])
-        wait_until(lambda: re.search(r"Process hashvive-wallet pid (\d+) launched", log_text(node)),
+        wait_until(lambda: re.search(r"Process hashvive-wallet pid (\d+) launched", node.debug_log_text()),
                    what="launch line")
-        child = int(re.search(r"Process hashvive-wallet pid (\d+) launched", log_text(node)).group(1))
-        assert "IPC: hashvive-wallet-%d connected over shared memory" % child in log_text(node)
+        child = int(re.search(r"Process hashvive-wallet pid (\d+) launched", node.debug_log_text()).group(1))
+        assert "IPC: hashvive-wallet-%d connected over shared memory" % child in node.debug_log_text()
         assert_equal(node.getblockcount(), 0)
         node.generatetoaddress(3, "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85")
 
@@ -67,15 +58,15 @@ class MultiprocessTest(HashviveTestFramework):
             proc = subprocess.Popen([wallet_bin, "-ipcconnect=unix", f"-datadir={node.datadir}", "-regtest",
                                      f"-ipcshm={shm}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             pattern = "IPC: hashvive-wallet-%d connected over %s" % (proc.pid, transport)
-            wait_until(lambda: pattern in log_text(node), what=pattern)
+            wait_until(lambda: pattern in node.debug_log_text(), what=pattern)
             assert_equal(proc.wait(timeout=30), 1)
             assert b"another wallet process" in proc.stderr.read()
-            assert "IPC: refusing hashvive-wallet-%d" % proc.pid in log_text(node)
+            assert "IPC: refusing hashvive-wallet-%d" % proc.pid in node.debug_log_text()
         assert_equal(node.getblockcount(), 3)
 
         self.log("stop ends both processes, with exit code 0, and removes the socket")
         node.stop()
-        text = log_text(node)
+        text = node.debug_log_text()
         assert "Process hashvive-wallet pid %d exited with status 0" % child in text, text[-2000:]
         assert not os.path.exists(sock)
 
@@ -86,9 +77,9 @@ class MultiprocessTest(HashviveTestFramework):
         assert re.search(r"IPC server send response #\d+ Chain\.get_settings_list\$Results", text)
         os.remove(node.debug_log)
         node.start(["-ipctrace=ipc.trace"], use_base_args=False)
-        wait_until(lambda: "connected over shared memory" in log_text(node), what="wallet connection")
+        wait_until(lambda: "connected over shared memory" in node.debug_log_text(), what="wallet connection")
         node.stop()
-        assert "[ipc]" not in log_text(node)
+        assert "[ipc]" not in node.debug_log_text()
 
         self.log("-ipctrace records frames from both processes")
         traces = [f for f in os.listdir(node.chaindir) if f.startswith("ipc.trace")]
@@ -104,7 +95,7 @@ class MultiprocessTest(HashviveTestFramework):
         self.log("-disablewallet spawns nothing")
         node.start(["-disablewallet"])
         node.stop()
-        launches = re.findall(r"Process hashvive-wallet pid \d+ launched", log_text(node))
+        launches = re.findall(r"Process hashvive-wallet pid \d+ launched", node.debug_log_text())
         assert_equal(len(launches), 1)
 
         self.log("a missing hashvive-wallet is a clear start-up error")

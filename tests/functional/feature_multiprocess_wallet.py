@@ -16,21 +16,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_framework.authproxy import JSONRPCException
-from test_framework.test_framework import HashviveTestFramework, binaries
+from test_framework.test_framework import HashviveTestFramework, sibling_binary
 from test_framework.util import assert_equal, assert_raises_rpc_error, wait_until
 
 
-def sibling(name):
-    return os.path.join(os.path.dirname(binaries()[0]), name)
-
-
-def log_text(node):
-    with open(node.debug_log) as f:
-        return f.read()
-
-
 def child_pids(node):
-    return [int(p) for p in re.findall(r"Process hashvive-wallet pid (\d+) launched", log_text(node))]
+    return [int(p) for p in re.findall(r"Process hashvive-wallet pid (\d+) launched", node.debug_log_text())]
 
 
 def alive(pid):
@@ -50,8 +41,8 @@ class MultiprocessWalletTest(HashviveTestFramework):
 
     def run_test(self):
         node = self.nodes[0]
-        node.binary = sibling("hashvive-node")
-        self.wallet_bin = sibling("hashvive-wallet")
+        node.binary = sibling_binary("hashvive-node")
+        self.wallet_bin = sibling_binary("hashvive-wallet")
         self.attached = []
         try:
             self.run_checks(node)
@@ -119,13 +110,13 @@ class MultiprocessWalletTest(HashviveTestFramework):
 
         self.log("kill -9 the wallet: chain RPCs go on, wallet RPCs say -18")
         os.kill(child, signal.SIGKILL)
-        wait_until(lambda: "Process hashvive-wallet pid %d exited" % child in log_text(node), what="exit line")
+        wait_until(lambda: "Process hashvive-wallet pid %d exited" % child in node.debug_log_text(), what="exit line")
         assert_equal(node.getblockcount(), 102)
         assert_raises_rpc_error(-18, "Wallet process disconnected", w1.getbalance)
 
         self.log("a wallet attached with -ipcconnect restores service")
         proc = self.attach(node)
-        wait_until(lambda: "IPC: hashvive-wallet-%d connected over shared memory" % proc.pid in log_text(node),
+        wait_until(lambda: "IPC: hashvive-wallet-%d connected over shared memory" % proc.pid in node.debug_log_text(),
                    what="attach")
         wait_until(lambda: self.try_load(node, "w1"), what="loadwallet w1")
         assert_equal(w1.gettransaction(txid)["confirmations"], 1)
@@ -142,7 +133,7 @@ class MultiprocessWalletTest(HashviveTestFramework):
         assert_equal(proc.stderr.read(), b"")
         wait_until(lambda: self.wallet_error(w1) == -18, what="-18 after the wallet left")
         proc = self.attach(node, "-ipcshm=0")
-        wait_until(lambda: "IPC: hashvive-wallet-%d connected over socket" % proc.pid in log_text(node),
+        wait_until(lambda: "IPC: hashvive-wallet-%d connected over socket" % proc.pid in node.debug_log_text(),
                    what="socket attach")
         wait_until(lambda: self.try_load(node, "w1"), what="loadwallet w1 over the socket")
         balance = w1.getbalance()
@@ -163,7 +154,7 @@ class MultiprocessWalletTest(HashviveTestFramework):
         self.log("stop ends both processes in order with exit code 0")
         child = child_pids(node)[-1]
         node.stop()
-        assert "Process hashvive-wallet pid %d exited with status 0" % child in log_text(node)
+        assert "Process hashvive-wallet pid %d exited with status 0" % child in node.debug_log_text()
         assert not alive(child)
 
     def wallet_error(self, rpc):

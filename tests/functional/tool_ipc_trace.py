@@ -14,17 +14,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_framework.test_framework import HashviveTestFramework, binaries
+from test_framework.test_framework import HashviveTestFramework, sibling_binary
 from test_framework.util import assert_equal, wait_until
-
-
-def sibling(name):
-    return os.path.join(os.path.dirname(binaries()[0]), name)
-
-
-def log_text(node):
-    with open(node.debug_log) as f:
-        return f.read()
 
 
 class IpcTraceToolTest(HashviveTestFramework):
@@ -43,7 +34,7 @@ class IpcTraceToolTest(HashviveTestFramework):
             if name.startswith("ipc.trace"):
                 os.remove(os.path.join(node.chaindir, name))
         node.start(["-ipctrace=ipc.trace"] + extra)
-        wait_until(lambda: "IPC: hashvive-wallet-" in log_text(node), what="wallet connection")
+        wait_until(lambda: "IPC: hashvive-wallet-" in node.debug_log_text(), what="wallet connection")
         node.getblockcount()
         node.stop()
         files = sorted(os.path.join(node.chaindir, f) for f in os.listdir(node.chaindir) if f.startswith("ipc.trace"))
@@ -141,8 +132,8 @@ class IpcTraceToolTest(HashviveTestFramework):
 
     def run_test(self):
         node = self.nodes[0]
-        node.binary = sibling("hashvive-node")
-        self.tool_bin = sibling("hashvive-ipc-trace")
+        node.binary = sibling_binary("hashvive-node")
+        self.tool_bin = sibling_binary("hashvive-ipc-trace")
         self.options_tmpdir = node.datadir
 
         self.log("a node-plus-wallet run over shared memory")

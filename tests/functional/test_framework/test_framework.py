@@ -18,6 +18,12 @@ def binaries():
     return node, cli
 
 
+def sibling_binary(name):
+    """Another executable of the build that $HASHVIVED comes from (hashvive-node,
+    hashvive-wallet, hashvive-ipc-trace), whichever node binary the suite checks."""
+    return os.path.join(os.path.dirname(binaries()[0]), name)
+
+
 class HashviveTestFramework:
     num_nodes = 1
 

@@ -41,6 +41,11 @@ class TestNode:
     def debug_log(self):
         return os.path.join(self.chaindir, "debug.log")
 
+    def debug_log_text(self):
+        """The whole debug.log as it is now."""
+        with open(self.debug_log) as f:
+            return f.read()
+
     def base_args(self):
         # The flags Core's test framework passes, including ones hashvived only ignores.
         return ["-logtimemicros", "-debug", "-debugexclude=libevent",
