@@ -44,6 +44,8 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "rpcbind" List "Bind to given address to listen for JSON-RPC connections (needs -rpcallowip)",
     "rpcallowip" List "Allow JSON-RPC connections from specified source (IP, IP/CIDR or IP/netmask)",
     "persistmempool" Single "Whether to save the mempool on shutdown and load on restart (default: 1)",
+    "maxmempool" Single "Keep the transaction memory pool below <n> megabytes (default: 300)",
+    "mempoolexpiry" Single "Do not keep transactions in the mempool longer than <n> hours (default: 336)",
     "txindex" Single "Maintain a full transaction index, used by the getrawtransaction rpc call (default: 0)",
     "rpcport" Single "Listen for JSON-RPC connections on <port> (regtest default: 18443)",
     "rpcuser" Single "Username for JSON-RPC connections",
@@ -411,7 +413,24 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
             .ok_or_else(|| e(format!("Invalid amount for -minrelaytxfee=<amount>: '{v}'")))?,
         None => crate::policy::DEFAULT_MIN_RELAY_FEE,
     };
+    let max_mempool_mb = args
+        .get_int("maxmempool", crate::mempool::DEFAULT_MAX_MEMPOOL_MB as i64)
+        .map_err(e)?;
+    let min_mb = crate::mempool::min_max_mempool_mb();
+    if max_mempool_mb < min_mb as i64 {
+        return Err(e(format!("-maxmempool must be at least {min_mb} MB")));
+    }
+    let expiry_hours = args
+        .get_int(
+            "mempoolexpiry",
+            crate::mempool::DEFAULT_MEMPOOL_EXPIRY_HOURS,
+        )
+        .map_err(e)?;
     let node = Arc::new(Node::open(params.clone(), &chain_dir, min_relay_fee).map_err(e)?);
+    node.mempool().set_limits(crate::mempool::Limits {
+        max_bytes: (max_mempool_mb as u64).saturating_mul(1_000_000),
+        expiry_secs: expiry_hours.max(0).saturating_mul(3600),
+    });
     node.chain()
         .set_txindex(args.get_bool("txindex", false))
         .map_err(e)?;
@@ -426,8 +445,11 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
     let persist_mempool = args.get_bool("persistmempool", true);
     if persist_mempool {
         match node.load_mempool() {
-            Ok((ok, failed)) => log_info!(
-                "Imported mempool transactions from disk: {ok} succeeded, {failed} failed"
+            Ok(l) => log_info!(
+                "Imported mempool transactions from disk: {} succeeded, {} failed, {} expired",
+                l.accepted,
+                l.failed,
+                l.expired
             ),
             Err(err) => log_info!("Failed to import mempool from disk: {err}"),
         }

@@ -1,6 +1,7 @@
 //! The transaction memory pool: acceptance with Core's reject reasons (standardness,
-//! fees, full RBF, ancestor and descendant limits), removal on block connect, and
-//! selection of transactions for new blocks by ancestor fee rate.
+//! fees, full RBF, ancestor and descendant limits), removal on block connect, the size
+//! limit with its rolling minimum fee, expiry, and selection of transactions for new
+//! blocks by ancestor fee rate.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,6 +24,35 @@ const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
 const BLOCK_SIGOPS_RESERVED: u64 = 400;
 /// Most transactions one replacement may evict.
 const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+/// Core's `DEFAULT_MAX_MEMPOOL_SIZE_MB` (`-maxmempool`).
+pub const DEFAULT_MAX_MEMPOOL_MB: u64 = 300;
+/// Core's `DEFAULT_MEMPOOL_EXPIRY_HOURS` (`-mempoolexpiry`).
+pub const DEFAULT_MEMPOOL_EXPIRY_HOURS: i64 = 336;
+/// Core's `ROLLING_FEE_HALFLIFE`, in seconds.
+const ROLLING_FEE_HALFLIFE: f64 = 12.0 * 3600.0;
+
+/// `-maxmempool` and `-mempoolexpiry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most memory the pool may use, in bytes (as [`Mempool::usage`] counts it).
+    pub max_bytes: u64,
+    /// Transactions older than this many seconds are dropped.
+    pub expiry_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: DEFAULT_MAX_MEMPOOL_MB * 1_000_000,
+            expiry_secs: DEFAULT_MEMPOOL_EXPIRY_HOURS * 3600,
+        }
+    }
+}
+
+/// The smallest `-maxmempool` Core accepts, in MB: room for 40 maximal packages.
+pub fn min_max_mempool_mb() -> u64 {
+    (MAX_CHAIN_VSIZE * 40).div_ceil(1_000_000)
+}
 
 /// One transaction in the pool.
 #[derive(Debug, Clone)]
@@ -45,6 +75,13 @@ pub struct Entry {
     pub time: i64,
     /// Chain height when it entered.
     pub height: u32,
+}
+
+impl Entry {
+    /// Estimated memory the entry takes, counted against `-maxmempool`.
+    pub fn usage(&self) -> u64 {
+        self.weight + 200
+    }
 }
 
 /// Why a transaction was refused: Core's reason, details, and whether inputs were missing
@@ -144,6 +181,14 @@ pub struct Mempool {
     events: Option<Vec<PoolEvent>>,
     /// `-minrelaytxfee` in sat/kvB.
     pub min_relay_fee: u64,
+    limits: Limits,
+    /// Sum of [`Entry::usage`].
+    usage: u64,
+    /// Core's `rollingMinimumFeeRate`, sat/kvB: raised by size-limit evictions, decaying.
+    rolling_min_fee: f64,
+    last_rolling_update: i64,
+    /// The rolling fee decays only once a block has come since it was last raised.
+    block_since_bump: bool,
 }
 
 impl Mempool {
@@ -155,7 +200,137 @@ impl Mempool {
             sequence: 0,
             events: None,
             min_relay_fee,
+            limits: Limits::default(),
+            usage: 0,
+            rolling_min_fee: 0.0,
+            last_rolling_update: 0,
+            block_since_bump: false,
         }
+    }
+
+    /// Sets `-maxmempool` and `-mempoolexpiry`.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Estimated memory used by the entries (`getmempoolinfo` `usage`).
+    pub fn usage(&self) -> u64 {
+        self.usage
+    }
+
+    /// Core's `GetMinFee`: the fee rate (sat/kvB) a transaction needs to enter a pool
+    /// that has evicted for size; 0 when it has not. Decays with a 12 hour half-life
+    /// (faster while the pool is well below its limit) once a block has been connected.
+    pub fn min_fee_rate(&mut self) -> u64 {
+        if !self.block_since_bump || self.rolling_min_fee == 0.0 {
+            return self.rolling_min_fee.round() as u64;
+        }
+        let now = time::now();
+        if now > self.last_rolling_update + 10 {
+            let mut halflife = ROLLING_FEE_HALFLIFE;
+            if self.usage < self.limits.max_bytes / 4 {
+                halflife /= 4.0;
+            } else if self.usage < self.limits.max_bytes / 2 {
+                halflife /= 2.0;
+            }
+            let elapsed = (now - self.last_rolling_update) as f64;
+            self.rolling_min_fee /= 2f64.powf(elapsed / halflife);
+            self.last_rolling_update = now;
+            if self.rolling_min_fee < policy::INCREMENTAL_RELAY_FEE as f64 / 2.0 {
+                self.rolling_min_fee = 0.0;
+                return 0;
+            }
+        }
+        (self.rolling_min_fee.round() as u64).max(policy::INCREMENTAL_RELAY_FEE)
+    }
+
+    /// Core's `LimitMempoolSize`: drops expired transactions, then evicts the packages
+    /// with the lowest descendant score until the pool fits `-maxmempool`. Returns how
+    /// many transactions were expired and evicted.
+    pub fn limit_size(&mut self) -> (usize, usize) {
+        let expired = self.expire(time::now() - self.limits.expiry_secs);
+        let evicted = self.trim_to_size(self.limits.max_bytes);
+        (expired, evicted)
+    }
+
+    /// Core's `Expire`: removes transactions that entered before `cutoff`, with their
+    /// descendants.
+    fn expire(&mut self, cutoff: i64) -> usize {
+        let old: Vec<Txid> = self
+            .entries
+            .values()
+            .filter(|e| e.time < cutoff)
+            .map(|e| e.txid)
+            .collect();
+        let mut gone: HashSet<Txid> = HashSet::new();
+        for txid in &old {
+            gone.insert(*txid);
+            gone.extend(self.descendants(txid));
+        }
+        for txid in &gone {
+            self.remove_one(txid, RemovalReason::Expiry);
+        }
+        gone.len()
+    }
+
+    /// Core's `TrimToSize`: evicts the package of the transaction with the lowest
+    /// descendant score (the better of its own and its package's fee rate) until usage
+    /// is at most `max_bytes`, raising the rolling minimum fee past each evicted package.
+    fn trim_to_size(&mut self, max_bytes: u64) -> usize {
+        let mut evicted = 0;
+        while !self.entries.is_empty() && self.usage > max_bytes {
+            let mut worst: Option<(u64, u64, i64, HashSet<Txid>)> = None;
+            for e in self.entries.values() {
+                let desc = self.descendants(&e.txid);
+                let fee = e.fee + desc.iter().map(|d| self.entries[d].fee).sum::<u64>();
+                let size = e.vsize + desc.iter().map(|d| self.entries[d].vsize).sum::<u64>();
+                // The higher of the two rates, as a fraction.
+                let (f, s) = if u128::from(fee) * u128::from(e.vsize)
+                    > u128::from(e.fee) * u128::from(size)
+                {
+                    (fee, size)
+                } else {
+                    (e.fee, e.vsize)
+                };
+                let lower = match &worst {
+                    None => true,
+                    Some((wf, ws, wt, ..)) => {
+                        let (a, b) = (
+                            u128::from(f) * u128::from(*ws),
+                            u128::from(*wf) * u128::from(s),
+                        );
+                        // Among equals the newest goes first.
+                        a < b || (a == b && e.time > *wt)
+                    }
+                };
+                if lower {
+                    let mut package = desc;
+                    package.insert(e.txid);
+                    worst = Some((f, s, e.time, package));
+                }
+            }
+            let Some((_, _, _, package)) = worst else {
+                break;
+            };
+            let fee: u64 = package.iter().map(|t| self.entries[t].fee).sum();
+            let size: u64 = package.iter().map(|t| self.entries[t].vsize).sum();
+            // Core's `CFeeRate(fee, size)` truncates.
+            let removed_rate = ((fee * 1000) / size.max(1) + policy::INCREMENTAL_RELAY_FEE) as f64;
+            if removed_rate > self.rolling_min_fee {
+                self.rolling_min_fee = removed_rate;
+                self.block_since_bump = false;
+            }
+            for t in &package {
+                self.remove_one(t, RemovalReason::SizeLimit);
+            }
+            evicted += package.len();
+        }
+        evicted
     }
 
     /// Starts recording [`PoolEvent`]s (the node does once it has listeners).
@@ -243,6 +418,13 @@ impl Mempool {
         self.closure(self.children(txid), |t| self.children(t))
     }
 
+    /// Sets when a transaction entered the pool (`mempool.dat` keeps it across restarts).
+    pub fn set_entry_time(&mut self, txid: &Txid, time: i64) {
+        if let Some(e) = self.entries.get_mut(txid) {
+            e.time = time;
+        }
+    }
+
     /// Which pooled transaction spends `op`, if any.
     pub fn spender(&self, op: &OutPoint) -> Option<Txid> {
         self.spenders.get(op).copied()
@@ -261,11 +443,13 @@ impl Mempool {
         for input in &entry.tx.input {
             self.spenders.insert(input.previous_output, entry.txid);
         }
+        self.usage += entry.usage();
         self.entries.insert(entry.txid, entry);
     }
 
     fn remove_one(&mut self, txid: &Txid, reason: RemovalReason) -> Option<Entry> {
         let e = self.entries.remove(txid)?;
+        self.usage -= e.usage();
         self.sequence += 1;
         if let Some(events) = &mut self.events {
             events.push(PoolEvent::Removed(e.tx.clone(), reason));
@@ -290,6 +474,8 @@ impl Mempool {
     /// Core's `removeForBlock`: drops the block's transactions and anything conflicting
     /// with them (with descendants).
     pub fn remove_for_block(&mut self, txs: &[Transaction]) {
+        self.last_rolling_update = time::now();
+        self.block_since_bump = true;
         for tx in txs {
             let txid = tx.compute_txid();
             self.remove_one(&txid, RemovalReason::Block);
@@ -315,18 +501,58 @@ impl Mempool {
         self.sequence += keyed.len() as u64;
         self.entries.clear();
         self.spenders.clear();
+        self.usage = 0;
         keyed.sort_by_key(|(depth, time, _)| (*depth, *time));
         keyed.into_iter().map(|(_, _, tx)| tx).collect()
     }
 
     /// Core's `AcceptToMemoryPool` for one transaction. With `test_only` nothing changes.
-    /// `max_fee_rate` (sat/kvB) rejects absurd fees as `max-fee-exceeded`.
+    /// `max_fee_rate` (sat/kvB) rejects absurd fees as `max-fee-exceeded`. Accepting may
+    /// expire old transactions and evict others for size; if the new one is evicted
+    /// itself, the answer is `mempool full`.
     pub fn accept(
         &mut self,
         chain: &ChainState,
         tx: &Transaction,
         test_only: bool,
         max_fee_rate: Option<u64>,
+    ) -> Result<Accepted, Reject> {
+        let accepted = self.accept_inner(chain, tx, test_only, max_fee_rate, false)?;
+        if !test_only {
+            self.limit_size();
+            if !self.entries.contains_key(&accepted.txid) {
+                // Nobody heard of it yet: it never entered, as far as listeners go.
+                if let Some(events) = &mut self.events {
+                    events.retain(|ev| match ev {
+                        PoolEvent::Added(t) | PoolEvent::Removed(t, _) => {
+                            t.compute_txid() != accepted.txid
+                        }
+                    });
+                }
+                return Err(Reject::new("mempool full", ""));
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Re-accepts a transaction from a disconnected block or an emptied pool, as Core's
+    /// `bypass_limits`: neither the mempool minimum fee nor the size limit apply (the
+    /// caller runs [`Mempool::limit_size`] once it is done).
+    pub fn accept_bypassing_limits(
+        &mut self,
+        chain: &ChainState,
+        tx: &Transaction,
+    ) -> Result<Accepted, Reject> {
+        self.accept_inner(chain, tx, false, None, true)
+    }
+
+    fn accept_inner(
+        &mut self,
+        chain: &ChainState,
+        tx: &Transaction,
+        test_only: bool,
+        max_fee_rate: Option<u64>,
+        bypass_limits: bool,
     ) -> Result<Accepted, Reject> {
         let txid = tx.compute_txid();
         let wtxid = tx.compute_wtxid();
@@ -433,12 +659,21 @@ impl Mempool {
                 ));
             }
         }
-        let min_fee = fee_for(self.min_relay_fee, vsize);
-        if fee < min_fee {
-            return Err(Reject::new(
-                "min relay fee not met",
-                format!("{fee} < {min_fee}"),
-            ));
+        if !bypass_limits {
+            let pool_min_fee = fee_for(self.min_fee_rate(), vsize);
+            if pool_min_fee > 0 && fee < pool_min_fee {
+                return Err(Reject::new(
+                    "mempool min fee not met",
+                    format!("{fee} < {pool_min_fee}"),
+                ));
+            }
+            let min_fee = fee_for(self.min_relay_fee, vsize);
+            if fee < min_fee {
+                return Err(Reject::new(
+                    "min relay fee not met",
+                    format!("{fee} < {min_fee}"),
+                ));
+            }
         }
 
         // Package limits, ignoring the transactions a replacement would evict.

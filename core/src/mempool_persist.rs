@@ -42,8 +42,9 @@ pub fn save(pool: &Mempool, path: &Path) -> std::io::Result<usize> {
     Ok(entries.len())
 }
 
-/// Reads `path`; returns the transactions in file order. A missing file is empty.
-pub fn load(path: &Path) -> Result<Vec<Transaction>, String> {
+/// Reads `path`; returns the transactions with their entry times, in file order. A
+/// missing file is empty.
+pub fn load(path: &Path) -> Result<Vec<(Transaction, i64)>, String> {
     let mut data = Vec::new();
     match std::fs::File::open(path) {
         Ok(mut f) => f.read_to_end(&mut data).map_err(|e| e.to_string())?,
@@ -58,9 +59,10 @@ pub fn load(path: &Path) -> Result<Vec<Transaction>, String> {
     let count = u64::consensus_decode(&mut r).map_err(bad)?;
     let mut txs = Vec::new();
     for _ in 0..count {
-        txs.push(Transaction::consensus_decode(&mut r).map_err(bad)?);
+        let tx = Transaction::consensus_decode(&mut r).map_err(bad)?;
+        let time = i64::consensus_decode(&mut r).map_err(bad)?;
         i64::consensus_decode(&mut r).map_err(bad)?;
-        i64::consensus_decode(&mut r).map_err(bad)?;
+        txs.push((tx, time));
     }
     Ok(txs)
 }

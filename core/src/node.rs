@@ -21,6 +21,17 @@ use crate::time;
 /// Core's reserve for the header and coinbase (`DEFAULT_BLOCK_MAX_WEIGHT` minus 4000).
 const MAX_TEMPLATE_WEIGHT: u64 = 4_000_000 - 4_000;
 
+/// What [`Node::load_mempool`] did with `mempool.dat`'s transactions.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoadedMempool {
+    /// Entered the pool.
+    pub accepted: usize,
+    /// Refused (spent, invalid now, or below the fee floor).
+    pub failed: usize,
+    /// Older than `-mempoolexpiry`, not offered.
+    pub expired: usize,
+}
+
 /// Hash and height of the active tip, as seen by waiters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TipInfo {
@@ -237,8 +248,9 @@ impl Node {
                     .collect();
             for tx in resurrect.into_iter().chain(old) {
                 // Transactions confirmed again or now invalid are simply dropped.
-                let _ = pool.accept(chain, &tx, false, None);
+                let _ = pool.accept_bypassing_limits(chain, &tx);
             }
+            pool.limit_size();
             if notify {
                 pool_signals(&mut pool, &mut signals, Some(&mut was_pooled));
                 // Pooled before the reorganisation but not valid after it.
@@ -302,21 +314,32 @@ impl Node {
     }
 
     /// Re-accepts the transactions of `mempool.dat`; returns (accepted, refused).
-    pub fn load_mempool(&self) -> Result<(usize, usize), String> {
+    pub fn load_mempool(&self) -> Result<LoadedMempool, String> {
         let txs = crate::mempool_persist::load(&self.mempool_path())?;
         let chain = self.chain.lock();
         let mut pool = self.mempool.lock();
         if self.signals.has_clients() {
             pool.record_events();
         }
-        let accepted = txs
-            .iter()
-            .filter(|tx| pool.accept(&chain, tx, false, None).is_ok())
-            .count();
+        let cutoff = crate::time::now() - pool.limits().expiry_secs;
+        let mut loaded = LoadedMempool::default();
+        for (tx, time) in &txs {
+            if *time <= cutoff {
+                loaded.expired += 1;
+                continue;
+            }
+            match pool.accept(&chain, tx, false, None) {
+                Ok(a) => {
+                    pool.set_entry_time(&a.txid, *time);
+                    loaded.accepted += 1;
+                }
+                Err(_) => loaded.failed += 1,
+            }
+        }
         let mut signals = Vec::new();
         pool_signals(&mut pool, &mut signals, None);
         self.signals.push(signals);
-        Ok((accepted, txs.len() - accepted))
+        Ok(loaded)
     }
 
     /// Checks a block on the current tip without storing it (`generateblock`).

@@ -281,8 +281,11 @@ fn on_verack(cm: &Connman, p: &Peer) {
         p.send(NetworkMessage::SendHeaders);
     }
     if !cm.config.blocks_only {
-        let min_fee = cm.node.mempool().min_relay_fee as i64;
-        p.send(NetworkMessage::FeeFilter(min_fee));
+        let min_fee = {
+            let mut pool = cm.node.mempool();
+            pool.min_fee_rate().max(pool.min_relay_fee)
+        };
+        p.send(NetworkMessage::FeeFilter(min_fee as i64));
     }
     send_ping(p);
     send_getheaders(cm, p);

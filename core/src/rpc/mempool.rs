@@ -104,18 +104,18 @@ fn entry_json(pool: &Mempool, txid: &Txid) -> Value {
 }
 
 fn getmempoolinfo(ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> {
-    let pool = ctx.node.mempool();
+    let mut pool = ctx.node.mempool();
     let bytes: u64 = pool.entries().map(|e| e.vsize).sum();
-    let usage: u64 = pool.entries().map(|e| e.weight + 200).sum();
     let fee: u64 = pool.entries().map(|e| e.fee).sum();
+    let min_fee = pool.min_fee_rate().max(pool.min_relay_fee);
     Ok(json!({
         "loaded": true,
         "size": pool.len(),
         "bytes": bytes,
-        "usage": usage,
+        "usage": pool.usage(),
         "total_fee": amount_sat(fee),
-        "maxmempool": 300_000_000,
-        "mempoolminfee": amount_sat(pool.min_relay_fee),
+        "maxmempool": pool.limits().max_bytes,
+        "mempoolminfee": amount_sat(min_fee),
         "minrelaytxfee": amount_sat(pool.min_relay_fee),
         "incrementalrelayfee": amount_sat(policy::INCREMENTAL_RELAY_FEE),
         "unbroadcastcount": 0,
