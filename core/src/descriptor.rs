@@ -169,6 +169,7 @@ impl Descriptor {
             return Err(format!("'{func}(...)' is not a valid descriptor function"));
         }
         nesting_rules(body)?;
+        keys_for_network(body, network)?;
         let public = publicize(body);
         let apostrophe = body.contains('\'');
         let secp = Secp256k1::new();
@@ -454,6 +455,32 @@ fn calls(body: &str, func: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Core decodes extended keys and WIF with the chain's own prefixes, so a mainnet
+/// `xpub` is `not valid` on regtest (and a `tpub` on mainnet); miniscript takes both.
+fn keys_for_network(body: &str, network: Network) -> Result<(), String> {
+    let main = bitcoin::NetworkKind::from(network).is_mainnet();
+    let tokens = body.split(|c: char| "(),[]/<>;*'{}".contains(c));
+    for token in tokens.filter(|t| t.len() >= 51) {
+        let Ok(data) = bitcoin::base58::decode_check(token) else {
+            continue;
+        };
+        let key_is_main = match (data.len(), data.first()) {
+            (78, _) => match data[..4] {
+                [0x04, 0x88, 0xb2, 0x1e] | [0x04, 0x88, 0xad, 0xe4] => true,
+                [0x04, 0x35, 0x87, 0xcf] | [0x04, 0x35, 0x83, 0x94] => false,
+                _ => continue,
+            },
+            (33 | 34, Some(0x80)) => true,
+            (33 | 34, Some(0xef)) => false,
+            _ => continue,
+        };
+        if key_is_main != main {
+            return Err(format!("key '{token}' is not valid"));
+        }
+    }
+    Ok(())
+}
+
 /// Core's nesting rules and messages, checked before miniscript reports them its own way.
 fn nesting_rules(body: &str) -> Result<(), String> {
     for top in ["addr", "raw", "rawtr", "combo", "sh"] {
@@ -609,6 +636,8 @@ mod tests {
     use super::*;
 
     const N: Network = Network::Regtest;
+    /// Core's descriptor_tests.cpp run with mainnet parameters.
+    const MAIN: Network = Network::Bitcoin;
 
     fn hexs(s: &ScriptBuf) -> String {
         s.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
@@ -645,7 +674,7 @@ mod tests {
             "addr(mkmZxiEcEd8ZqjQWVZuC6so5dFMKEFpN2j)#02wpgw69"
         );
         let body = "sh(multi(2,[00000000/111'/222]xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc,xprv9uPDJpEQgRQfDcW7BkF7eTya6RPxXeJCqCJGHuCJ4GiRVLzkTXBAJMu2qaMWPrS7AANYqdq6vcBcBUdJCVVFceUvJFjaPdGZ2y9WACViL4L/0))";
-        let d = Descriptor::parse(&format!("{body}#ggrsrxfy"), N).unwrap();
+        let d = Descriptor::parse(&format!("{body}#ggrsrxfy"), MAIN).unwrap();
         assert_eq!(d.input_checksum(), "ggrsrxfy");
         assert!(d.has_private_keys());
         assert_eq!(
@@ -653,17 +682,40 @@ mod tests {
             "sh(multi(2,[00000000/111'/222]xpub6ERApfZwUNrhLCkDtcHTcxd75RbzS1ed54G1LkBUHQVHQKqhMkhgbmJbZRkrgZw4koxb5JaHWkY4ALHY2grBGRjaDMzQLcgJvLJuZZvRcEL,xpub68NZiKmJWnxxS6aaHmn81bvJeTESw724CRDs6HbuccFQN9Ku14VQrADWgqbhhTHBaohPX4CjNLf9fq9MYo6oDaPPLPxSb7gwQN3ih19Zm4Y/0))#tjg09x5t"
         );
         assert_eq!(
-            Descriptor::parse(&format!("{body}#ggssrxfy"), N).unwrap_err(),
+            Descriptor::parse(&format!("{body}#ggssrxfy"), MAIN).unwrap_err(),
             "Provided checksum 'ggssrxfy' does not match computed checksum 'ggrsrxfy'"
         );
         assert_eq!(
-            Descriptor::parse(&format!("{body}#ggrsrxf"), N).unwrap_err(),
+            Descriptor::parse(&format!("{body}#ggrsrxf"), MAIN).unwrap_err(),
             "Expected 8 character checksum, not 7 characters"
         );
         assert_eq!(
-            Descriptor::parse(&format!("{body}#"), N).unwrap_err(),
+            Descriptor::parse(&format!("{body}#"), MAIN).unwrap_err(),
             "Expected 8 character checksum, not 0 characters"
         );
+        // Core decodes keys with the chain's prefixes: mainnet keys are not valid here.
+        assert_eq!(
+            Descriptor::parse(body, N).unwrap_err(),
+            "key 'xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc' is not valid"
+        );
+    }
+
+    #[test]
+    fn keys_must_match_the_chain() {
+        let tpub = "tpubD6NzVbkrYhZ4XJDrzRvuxHEyQaPd1mwwdDofEJwekX18tAdsqeKfxss79AJzg1431FybXg5rfpTrJF4iAhyR7RubberdzEQXiRmXGADH2eA";
+        assert!(Descriptor::parse(&format!("pkh({tpub}/0)"), N).is_ok());
+        assert_eq!(
+            Descriptor::parse(&format!("pkh({tpub}/0)"), MAIN).unwrap_err(),
+            format!("key '{tpub}' is not valid")
+        );
+        let main_wif = "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn";
+        assert!(Descriptor::parse(&format!("wpkh({main_wif})"), MAIN).is_ok());
+        assert_eq!(
+            Descriptor::parse(&format!("wpkh({main_wif})"), N).unwrap_err(),
+            format!("key '{main_wif}' is not valid")
+        );
+        let test_wif = "cMahea7zqjxrtgAbB7LSGbcQUr1uX1ojuat9jZodMN87JcbXMTcA";
+        assert!(Descriptor::parse(&format!("wpkh({test_wif})"), N).is_ok());
     }
 
     #[test]

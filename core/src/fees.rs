@@ -2,7 +2,8 @@
 //! mempool transaction's feerate is bucketed on entry, and when it confirms the number
 //! of blocks it waited is recorded, in exponentially decaying per-bucket averages. An
 //! estimate for a target is the lowest range of buckets in which enough transactions
-//! confirmed within the target at the required success rate.
+//! confirmed within the target at the required success rate. The averages persist in
+//! `fee_estimates.dat` across restarts.
 
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ const SUFFICIENT_TXS: f64 = 0.1 / (1.0 - DECAY);
 /// and long horizon thresholds for economical and conservative estimates.
 const SUCCESS_ECONOMICAL: f64 = 0.85;
 const SUCCESS_CONSERVATIVE: f64 = 0.95;
+/// First bytes of `fee_estimates.dat` as this node writes it.
+const FILE_MAGIC: &[u8; 8] = b"hvfeest1";
 
 /// A transaction being watched until it confirms or leaves the mempool.
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +219,62 @@ impl FeeEstimator {
         let rate = rate.map(|r| (r.round() as u64).max(floor));
         (rate, target)
     }
+
+    /// The averages as `fee_estimates.dat` holds them: magic, heights, dimensions, then
+    /// little-endian `f64`s. Watched transactions are not kept, as in Core.
+    pub fn to_file_bytes(&self) -> Vec<u8> {
+        let n = self.bounds.len();
+        let mut out = Vec::with_capacity(28 + 8 * n * (MAX_TARGET + 2));
+        out.extend_from_slice(FILE_MAGIC);
+        out.extend_from_slice(&self.best_height.to_le_bytes());
+        out.extend_from_slice(&self.first_height.unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+        out.extend_from_slice(&(MAX_TARGET as u32).to_le_bytes());
+        for v in self
+            .conf
+            .iter()
+            .flatten()
+            .chain(&self.count)
+            .chain(&self.feerate_sum)
+        {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads what [`FeeEstimator::to_file_bytes`] wrote; anything else is an error.
+    pub fn from_file_bytes(data: &[u8]) -> Result<Self, String> {
+        let mut est = FeeEstimator::new();
+        let n = est.bounds.len();
+        let rest = data
+            .strip_prefix(FILE_MAGIC.as_slice())
+            .ok_or("not a fee estimates file of this version")?;
+        if rest.len() != 16 + 8 * n * (MAX_TARGET + 2) {
+            return Err(format!("wrong length {}", data.len()));
+        }
+        let word = |i: usize| u32::from_le_bytes(rest[4 * i..4 * i + 4].try_into().unwrap());
+        if word(2) as usize != n || word(3) as usize != MAX_TARGET {
+            return Err(format!(
+                "made for {} buckets and {} targets",
+                word(2),
+                word(3)
+            ));
+        }
+        est.best_height = word(0);
+        est.first_height = Some(word(1)).filter(|h| *h != u32::MAX);
+        let mut values = rest[16..]
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()));
+        let targets = est.conf.iter_mut().flatten();
+        for v in targets.chain(&mut est.count).chain(&mut est.feerate_sum) {
+            let x = values.next().ok_or("truncated")?;
+            if !x.is_finite() || x < 0.0 {
+                return Err(format!("bad value {x}"));
+            }
+            *v = x;
+        }
+        Ok(est)
+    }
 }
 
 #[cfg(test)]
@@ -279,5 +338,35 @@ mod tests {
         }
         let rate = est.estimate_smart_fee(3, false, 1000).0.unwrap();
         assert!(rate > 15_000, "{rate}");
+    }
+
+    #[test]
+    fn file_bytes_round_trip_and_damage_is_refused() {
+        let mut est = FeeEstimator::new();
+        for h in 1..=30u32 {
+            let ids: Vec<Txid> = (0..5).map(|k| txid(h * 10 + k)).collect();
+            for id in &ids {
+                est.track(*id, 5_000.0 + f64::from(h), h);
+            }
+            est.process_block(h + 1, &ids, |_| false);
+        }
+        let bytes = est.to_file_bytes();
+        let back = FeeEstimator::from_file_bytes(&bytes).unwrap();
+        assert_eq!(back.to_file_bytes(), bytes);
+        assert_eq!(
+            back.estimate_smart_fee(2, false, 1000),
+            est.estimate_smart_fee(2, false, 1000)
+        );
+        assert!(est.estimate_smart_fee(2, false, 1000).0.is_some());
+
+        assert!(FeeEstimator::from_file_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(FeeEstimator::from_file_bytes(b"garbage").is_err());
+        let mut nan = bytes.clone();
+        let last = nan.len() - 8;
+        nan[last..].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert!(FeeEstimator::from_file_bytes(&nan).is_err());
+        let mut dims = bytes;
+        dims[16..20].copy_from_slice(&7u32.to_le_bytes());
+        assert!(FeeEstimator::from_file_bytes(&dims).is_err());
     }
 }

@@ -44,6 +44,7 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "rpcbind" List "Bind to given address to listen for JSON-RPC connections (needs -rpcallowip)",
     "rpcallowip" List "Allow JSON-RPC connections from specified source (IP, IP/CIDR or IP/netmask)",
     "persistmempool" Single "Whether to save the mempool on shutdown and load on restart (default: 1)",
+    "acceptstalefeeestimates" Single "Read fee estimates even if they are stale (default: 0)",
     "maxmempool" Single "Keep the transaction memory pool below <n> megabytes (default: 300)",
     "mempoolexpiry" Single "Do not keep transactions in the mempool longer than <n> hours (default: 336)",
     "txindex" Single "Maintain a full transaction index, used by the getrawtransaction rpc call (default: 0)",
@@ -442,6 +443,14 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
             return Err(e("Corrupted block database detected."));
         }
     }
+    match node.load_fee_estimates(args.get_bool("acceptstalefeeestimates", false)) {
+        Ok(true) => log_info!(
+            "Loaded fee estimates from {}",
+            node.fee_estimates_path().display()
+        ),
+        Ok(false) => {}
+        Err(err) => log_info!("{err}"),
+    }
     let persist_mempool = args.get_bool("persistmempool", true);
     if persist_mempool {
         match node.load_mempool() {
@@ -597,6 +606,12 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
         host.stop();
     }
     node.signals().stop();
+    if let Err(err) = node.save_fee_estimates() {
+        log_info!(
+            "Failed to write fee estimates to {}: {err}",
+            node.fee_estimates_path().display()
+        );
+    }
     if persist_mempool {
         match node.save_mempool() {
             Ok(n) => log_info!("Dumped mempool: {n} transactions"),

@@ -2,7 +2,7 @@
 //! start, in Bitcoin Core's version 1 format: version, count, then each transaction
 //! with its entry time and fee delta, then the (empty) fee-delta map and unbroadcast set.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use bitcoin::consensus::{Decodable, Encodable};
@@ -34,11 +34,7 @@ pub fn save(pool: &Mempool, path: &Path) -> std::io::Result<usize> {
     }
     VarInt(0).consensus_encode(&mut out).map_err(io)?;
     VarInt(0).consensus_encode(&mut out).map_err(io)?;
-    let tmp = path.with_extension("dat.new");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&out)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    crate::storage::write_atomically(path, &out)?;
     Ok(entries.len())
 }
 

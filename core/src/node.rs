@@ -21,6 +21,9 @@ use crate::time;
 /// Core's reserve for the header and coinbase (`DEFAULT_BLOCK_MAX_WEIGHT` minus 4000).
 const MAX_TEMPLATE_WEIGHT: u64 = 4_000_000 - 4_000;
 
+/// `fee_estimates.dat` older than this is not used (Core's `MAX_FILE_AGE`, 60 hours).
+pub const MAX_FEE_FILE_AGE: std::time::Duration = std::time::Duration::from_secs(60 * 3600);
+
 /// What [`Node::load_mempool`] did with `mempool.dat`'s transactions.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LoadedMempool {
@@ -301,6 +304,45 @@ impl Node {
         self.fees
             .lock()
             .estimate_smart_fee(target, conservative, floor)
+    }
+
+    /// Path of `fee_estimates.dat`.
+    pub fn fee_estimates_path(&self) -> PathBuf {
+        self.data_dir.join("fee_estimates.dat")
+    }
+
+    /// Writes the fee estimator's averages to `fee_estimates.dat`.
+    pub fn save_fee_estimates(&self) -> std::io::Result<()> {
+        let bytes = self.fees.lock().to_file_bytes();
+        crate::storage::write_atomically(&self.fee_estimates_path(), &bytes)
+    }
+
+    /// Reads `fee_estimates.dat` into the estimator. A file older than
+    /// [`MAX_FEE_FILE_AGE`] is skipped unless `accept_stale`, as in Core. Returns
+    /// whether data was loaded; a missing file is `Ok(false)`.
+    pub fn load_fee_estimates(&self, accept_stale: bool) -> Result<bool, String> {
+        let path = self.fee_estimates_path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Ok(false);
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        if age > MAX_FEE_FILE_AGE && !accept_stale {
+            return Err(format!(
+                "Fee estimation file {} too old (age={} > {} hours) and will not be used to avoid serving stale estimates.",
+                path.display(),
+                age.as_secs() / 3600,
+                MAX_FEE_FILE_AGE.as_secs() / 3600
+            ));
+        }
+        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let est = FeeEstimator::from_file_bytes(&data)
+            .map_err(|e| format!("Failed to read fee estimates from {}: {e}", path.display()))?;
+        *self.fees.lock() = est;
+        Ok(true)
     }
 
     /// Path of `mempool.dat`.

@@ -69,18 +69,9 @@ impl RwSettings {
 }
 
 fn write_atomically(path: &Path, values: &Map<String, Value>) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
     let mut text = serde_json::to_string_pretty(values)?;
     text.push('\n');
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::storage::write_atomically(path, text.as_bytes())
 }
 
 #[cfg(test)]

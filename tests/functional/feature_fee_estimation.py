@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """estimatesmartfee backed by the fee estimator: no data gives Core's error shape; after
 blocks that confirm high-feerate transactions while low-feerate ones wait, the estimate
-is the confirming feerate and targets are capped by the data collected."""
+is the confirming feerate and targets are capped by the data collected. The data
+survives a restart in fee_estimates.dat; a stale (over 60 hours) or damaged file is not
+used, unless -acceptstalefeeestimates."""
 
+import os
+import time
 from decimal import Decimal
 
 from test_framework.messages import P2WSH_OP_TRUE, spend_op_true
@@ -63,6 +67,42 @@ class FeeEstimationTest(HashviveTestFramework):
         far = rpc.estimatesmartfee(1008)
         assert_equal(far["blocks"], ROUNDS // 2)
         assert far["feerate"] >= Decimal("0.00019"), far
+
+        self.log("fee_estimates.dat keeps the estimates across a restart")
+        node.stop()
+        path = os.path.join(node.chaindir, "fee_estimates.dat")
+        assert os.path.exists(path)
+        node.start()
+        assert_equal(node.estimatesmartfee(2), est)
+        assert_equal(node.estimatesmartfee(1008), far)
+        node.stop()
+
+        def age_file(hours):
+            old = time.time() - hours * 3600
+            os.utime(path, (old, old))
+
+        self.log("a file over 60 hours old is used only with -acceptstalefeeestimates")
+        age_file(59)
+        node.start()
+        assert_equal(node.estimatesmartfee(2), est)
+        node.stop()
+        age_file(61)
+        node.start(["-acceptstalefeeestimates"])
+        assert_equal(node.estimatesmartfee(2), est)
+        node.stop()
+        age_file(61)
+        node.start()
+        assert_equal(node.estimatesmartfee(2), {"errors": NO_DATA, "blocks": 0})
+        assert "too old (age=61 > 60 hours) and will not be used" in node.debug_log_text()
+        node.stop()
+
+        self.log("a damaged file is reported and ignored")
+        with open(path, "r+b") as f:
+            f.truncate(1000)
+        node.start()
+        assert_equal(node.estimatesmartfee(2), {"errors": NO_DATA, "blocks": 0})
+        assert "Failed to read fee estimates from" in node.debug_log_text()
+        node.stop()
 
 
 if __name__ == "__main__":

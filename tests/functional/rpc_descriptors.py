@@ -19,8 +19,13 @@ COMBO_SCRIPTS = [
     "a9142aafb926eb247cb18240a7f4c07983ad1f37922687",
 ]
 HARDENED_PUB = "pkh(tpubD6NzVbkrYhZ4XJDrzRvuxHEyQaPd1mwwdDofEJwekX18tAdsqeKfxss79AJzg1431FybXg5rfpTrJF4iAhyR7RubberdzEQXiRmXGADH2eA/2147483647'/0)"
-MULTI_BODY = ("sh(multi(2,[00000000/111'/222]xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc,"
-              "xprv9uPDJpEQgRQfDcW7BkF7eTya6RPxXeJCqCJGHuCJ4GiRVLzkTXBAJMu2qaMWPrS7AANYqdq6vcBcBUdJCVVFceUvJFjaPdGZ2y9WACViL4L/0))")
+# Core's sh(multi()) checksum vector with its two xprvs re-encoded for test chains (Core
+# decodes keys with the chain's prefixes, so the mainnet originals are not valid here).
+MULTI_BODY = ("sh(multi(2,[00000000/111'/222]tprv8i6mCVMP3H8UiXuHT9bxRUJMqXBiG4xn3PFXQnCKD3SnK8FdoajBZiMZdM8S8hRUAAoGz1RdotaGZiAhNYe56K94G6BiFhGqGuxFfgKQPiw,"
+              "tprv8c4A69Yk5hEjpRjdrK6cp7bZQYpAmALDAkDPAKckYFCuGwjqStWup7GUkkXAQDpRXbuKqjSs5xmQeLB3KhqCRhkWptwt3yzbx4tvbt53nTu/0))")
+MULTI_PUBLIC = ("sh(multi(2,[00000000/111'/222]tpubDEnoLuPdBep9bzw5LoGYpsxUQYheRQ9gcgrJhJEcdKFB9cWQRyYmkCyRoTqeD4tJYiVVgt6A3rN6rWn9RYhR9sBsGxji29LYWHuKKbdb1ev,"
+                "tpubD8kCEZazE4vQhtmRjxmDDXFfyaL6vVX7k3pASqf3xX1J7Rzc5HLVzbtLvsgVDxERNiEJ8dibuSVCN1dxwex371qgPzhkGeMAzKe8T7ivSof/0))#xuly7n6p")
+MAINNET_XPRV = "xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc"
 XONLY = "a34b99f22c790c4e36b2b3c2c35a36db06226e41c692fc82b8b56ac1c540c5bd"
 KEY1 = "02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5"
 KEY2 = "03774ae7f858a9411e5ef4246b70c65aac5649980be5c17891bbec17895da008cb"
@@ -43,9 +48,9 @@ class DescriptorsTest(HashviveTestFramework):
         assert_equal((info["isrange"], info["issolvable"], info["hasprivatekeys"]), (True, True, True))
         assert info["descriptor"].startswith("wpkh(tpubD9ejmKSp2iP93ZpA8DJo25eVmY8sikSEBPZ2Q7y6pvs6a95rQufk7iSMidGtU64UDaTmPu5c4uJpTQVQ3rfqT2ZsshbJtaYuqutBhMEvKgw/1/2/*)#")
         assert info["descriptor"].split("#")[1] != info["checksum"]
-        info = rpc.getdescriptorinfo(MULTI_BODY + "#ggrsrxfy")
-        assert_equal(info["checksum"], "ggrsrxfy")
-        assert_equal(info["descriptor"], "sh(multi(2,[00000000/111'/222]xpub6ERApfZwUNrhLCkDtcHTcxd75RbzS1ed54G1LkBUHQVHQKqhMkhgbmJbZRkrgZw4koxb5JaHWkY4ALHY2grBGRjaDMzQLcgJvLJuZZvRcEL,xpub68NZiKmJWnxxS6aaHmn81bvJeTESw724CRDs6HbuccFQN9Ku14VQrADWgqbhhTHBaohPX4CjNLf9fq9MYo6oDaPPLPxSb7gwQN3ih19Zm4Y/0))#tjg09x5t")
+        info = rpc.getdescriptorinfo(MULTI_BODY + "#w50vdecm")
+        assert_equal(info["checksum"], "w50vdecm")
+        assert_equal(info["descriptor"], MULTI_PUBLIC)
         info = rpc.getdescriptorinfo(f"wsh(and_v(v:pk({KEY1}),older(144)))")
         assert_equal((info["isrange"], info["issolvable"], info["hasprivatekeys"]), (False, True, False))
         h = rpc.getdescriptorinfo(TPUB_RANGED.replace("'", "h"))
@@ -53,10 +58,12 @@ class DescriptorsTest(HashviveTestFramework):
         assert rpc.getdescriptorinfo(TPUB_RANGED)["descriptor"].startswith("wpkh([ffffffff/13']")
 
         self.log("checksum and parse errors")
-        assert_raises_rpc_error(-5, "Provided checksum 'ggssrxfy' does not match computed checksum 'ggrsrxfy'",
-                                rpc.getdescriptorinfo, MULTI_BODY + "#ggssrxfy")
+        assert_raises_rpc_error(-5, "Provided checksum 'w50vdecn' does not match computed checksum 'w50vdecm'",
+                                rpc.getdescriptorinfo, MULTI_BODY + "#w50vdecn")
         assert_raises_rpc_error(-5, "Expected 8 character checksum, not 7 characters",
-                                rpc.getdescriptorinfo, MULTI_BODY + "#ggrsrxf")
+                                rpc.getdescriptorinfo, MULTI_BODY + "#w50vdec")
+        assert_raises_rpc_error(-5, f"key '{MAINNET_XPRV}' is not valid",
+                                rpc.getdescriptorinfo, f"wpkh({MAINNET_XPRV}/0)")
         assert_raises_rpc_error(-5, "'foo(...)' is not a valid descriptor function", rpc.getdescriptorinfo, "foo(1)")
         assert_raises_rpc_error(-5, "Can only have wpkh() at top level or inside sh()", rpc.getdescriptorinfo, f"wsh(wpkh({KEY1}))")
         assert_raises_rpc_error(-5, None, rpc.getdescriptorinfo, "wpkh(02zz)")
