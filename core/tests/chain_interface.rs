@@ -347,6 +347,11 @@ fn registered_commands_are_served_by_the_dispatcher() {
         .unwrap()
         .starts_with("getwalletthing \"label\""));
     assert_eq!(actor.seen.lock().len(), 3);
+    assert!(actor
+        .seen
+        .lock()
+        .iter()
+        .all(|r| r.tip == Some(f.node.tip().hash)));
 
     let (_, v) = call(&f.ctx, "/", r#"{"method":"help","id":1}"#);
     let help = v["result"].as_str().unwrap();

@@ -57,6 +57,7 @@ impl RpcActor for HeightActor {
             "height": self.chain.get_height(),
             "wallet": request.wallet_name,
             "params": request.params,
+            "tip": request.tip.map(|t| t.to_string()),
         }))
     }
 }
@@ -290,9 +291,11 @@ fn wallet_over_ipc(shm: bool) {
         "/wallet/w%2F1",
         r#"{"method":"getwalletheight","params":{"arg":"z"},"id":1}"#,
     );
+    // The call carries the node's tip across, so a synced wallet need not ask for it.
+    let tip = f.node.tip().hash.to_string();
     assert_eq!(
         v["result"],
-        json!({"height": 30, "wallet": "w/1", "params": ["z"]})
+        json!({"height": 30, "wallet": "w/1", "params": ["z"], "tip": tip})
     );
     let v = rpc(
         &f.ctx,

@@ -31,6 +31,15 @@ class MultiprocessTest(HashviveTestFramework):
         assert_equal(node.getblockcount(), 0)
         node.generatetoaddress(3, "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85")
 
+        self.log("a wallet RPC carries the node's tip: a synced wallet makes no nested tip check")
+        node.createwallet("w")
+        wallet = node.get_wallet_rpc("w")
+        wallet.getbalances()
+        before = len(node.debug_log_text())
+        wallet.getbalances()
+        calls = re.findall(r"IPC client send (\S+)\$Params", node.debug_log_text()[before:])
+        assert_equal(calls, ["RpcActor.call"])
+
         self.log("-ipcbind=unix listens on <datadir>/regtest/node.sock, mode 0600")
         sock = os.path.join(node.chaindir, "node.sock")
         mode = os.stat(sock).st_mode

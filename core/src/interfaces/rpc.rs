@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bitcoin::BlockHash;
 use serde_json::Value;
 
 use crate::rpc::error::RpcError;
@@ -16,6 +17,9 @@ pub struct JsonRequest {
     pub params: Vec<Value>,
     /// The URL-decoded `<name>` of a `/wallet/<name>` request path, `None` for `/`.
     pub wallet_name: Option<String>,
+    /// The node's active tip when it dispatched the call. A client that has already
+    /// processed this block needs no `wait_for_notifications_if_tip_changed` round trip.
+    pub tip: Option<BlockHash>,
 }
 
 /// Runs registered commands; the result or error goes back to the RPC client unchanged.

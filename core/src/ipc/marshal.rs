@@ -483,6 +483,7 @@ pub struct WireJsonRequest {
     method: String,
     params: Vec<String>,
     wallet_name: Option<String>,
+    tip: Option<[u8; 32]>,
 }
 
 impl Marshal for JsonRequest {
@@ -492,6 +493,7 @@ impl Marshal for JsonRequest {
             method: self.method.clone(),
             params: self.params.to_wire(cx),
             wallet_name: self.wallet_name.clone(),
+            tip: self.tip.to_wire(cx),
         }
     }
 }
@@ -502,6 +504,7 @@ impl Unmarshal for JsonRequest {
             method: w.method.to_string(),
             params: Vec::<Value>::from_wire(&w.params, cx)?,
             wallet_name: w.wallet_name.as_ref().map(|s| s.to_string()),
+            tip: Option::<BlockHash>::from_wire(&w.tip, cx)?,
         })
     }
 }

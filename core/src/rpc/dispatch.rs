@@ -334,6 +334,7 @@ impl RpcContext {
             method: method.to_string(),
             params: checked_args(&command.params, params, || command.help.clone())?,
             wallet_name: wallet_name.map(str::to_string),
+            tip: Some(self.node.tip().hash),
         };
         self.run(method, || command.actor.call(&request))
     }

@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 use super::db::{WalletDb, Write};
 use super::encryption::{self, MasterKey};
 use super::keys::{OutputType, WalletDescriptor};
-use crate::interfaces::{BlockBytes, BlockRef, Chain, Handler, Notifications, RemovalReason};
+use crate::interfaces::{
+    BlockBytes, BlockRef, Chain, FoundBlock, Handler, Notifications, RemovalReason,
+};
 
 /// How often (in blocks) a rescan asks the node whether it is shutting down.
 const SHUTDOWN_CHECK_BLOCKS: u32 = 64;
@@ -633,13 +635,18 @@ impl Wallet {
         Some(tx.output.get(op.vout as usize)?.script_pubkey.clone())
     }
 
-    /// Core's `BlockUntilSyncedToCurrentChain`.
-    pub fn sync_with_chain(&self) {
+    /// Core's `BlockUntilSyncedToCurrentChain`. `known_tip` is the node's tip as a
+    /// forwarded RPC carries it: when the wallet has processed that block already, the
+    /// answer is known without asking the node.
+    pub fn sync_with_chain(&self, known_tip: Option<BlockHash>) {
         // With no block processed yet, the zero hash never equals the tip, so this waits.
         let last = self
             .state()
             .last_block
             .map_or_else(BlockHash::from_byte_array_zero, |(h, _)| h);
+        if known_tip == Some(last) {
+            return;
+        }
         self.chain.wait_for_notifications_if_tip_changed(&last);
     }
 
@@ -891,6 +898,37 @@ impl Wallet {
         });
     }
 
+    /// Sends the active chain's blocks from `start` to `end` (heights) to `out`, a
+    /// stretch per `find_blocks` call, until done, the receiver hangs up, or the chain
+    /// changes under the walk (a stretch that does not start where the last one ended).
+    fn fetch_stretches(
+        &self,
+        start: u32,
+        end: u32,
+        out: std::sync::mpsc::SyncSender<Vec<FoundBlock>>,
+    ) {
+        let mut h = start;
+        let mut next = self.chain.get_block_hash(start);
+        while let Some(hash) = next.filter(|_| h <= end) {
+            let stretch = self
+                .chain
+                .find_blocks(&hash, SCAN_BATCH.min(end - h + 1), true);
+            if stretch.first().is_none_or(|f| f.hash != hash) {
+                return;
+            }
+            h += stretch.len() as u32;
+            next = match stretch.last().and_then(|f| f.next_block) {
+                Some(next) => Some(next),
+                // Not on the active chain any more (a reorganisation under way): ask.
+                None if h <= end => self.chain.get_block_hash(h),
+                None => None,
+            };
+            if out.send(stretch).is_err() {
+                return;
+            }
+        }
+    }
+
     /// Scans active-chain blocks from `start` up to the tip (or `stop_height`), as Core's
     /// `ScanForWalletTransactions`; returns the last block scanned, or `Err` with the height
     /// reached when aborted.
@@ -921,71 +959,57 @@ impl Wallet {
         let mut last = None;
         let mut result = Ok(None);
         let mut last_log = Instant::now();
-        let mut batch = Vec::new();
         let mut h = start_height;
         // Blocks come in stretches (`find_blocks`), one call to the node each: a round
-        // trip per stretch when the wallet runs in its own process. Each block's
-        // `next_block` names the one after it.
-        let mut next_hash = self.chain.get_block_hash(start_height);
-        let mut fetched = std::collections::VecDeque::new();
-        while h <= end {
-            let check_shutdown = (h - start_height).is_multiple_of(SHUTDOWN_CHECK_BLOCKS);
-            if self.abort_rescan.load(Ordering::SeqCst)
-                || (check_shutdown && self.chain.shutdown_requested())
-            {
-                crate::log_info!(
-                    "[{}] Rescan aborted at block {h}. Progress={:.6}",
-                    self.display_name(),
-                    f64::from(h - start_height) / f64::from(end - start_height + 1)
-                );
-                result = Err(h);
-                break;
-            }
-            let Some(hash) = next_hash else {
-                break;
-            };
-            if fetched.is_empty() {
-                fetched.extend(
-                    self.chain
-                        .find_blocks(&hash, SCAN_BATCH.min(end - h + 1), true),
-                );
-            }
-            let Some(found) = fetched.pop_front().filter(|f| f.hash == hash) else {
-                break;
-            };
-            next_hash = match found.next_block {
-                Some(next) => Some(next),
-                // Not on the active chain any more (a reorganisation under way): ask.
-                None if h < end => self.chain.get_block_hash(h + 1),
-                None => None,
-            };
-            match found.data.as_ref().map(BlockBytes::decode) {
-                Some(Ok(block)) => batch.push((hash, h, block)),
-                Some(Err(e)) => crate::log_info!(
-                    "[{}] Rescan skipped block {hash}: it does not decode ({e})",
-                    self.display_name()
-                ),
-                None => {}
-            }
-            if fetched.is_empty() || h == end {
+        // trip per stretch when the wallet runs in its own process. A second thread
+        // fetches the next stretch while this one processes the current, so the round
+        // trip (and the node's disk reads) overlap the wallet's own work.
+        let (stretches, received) = std::sync::mpsc::sync_channel(1);
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.fetch_stretches(start_height, end, stretches));
+            'stretches: for stretch in received {
+                let mut batch = Vec::with_capacity(stretch.len());
+                for found in stretch {
+                    let check_shutdown = (h - start_height).is_multiple_of(SHUTDOWN_CHECK_BLOCKS);
+                    if self.abort_rescan.load(Ordering::SeqCst)
+                        || (check_shutdown && self.chain.shutdown_requested())
+                    {
+                        crate::log_info!(
+                            "[{}] Rescan aborted at block {h}. Progress={:.6}",
+                            self.display_name(),
+                            f64::from(h - start_height) / f64::from(end - start_height + 1)
+                        );
+                        self.process_blocks(&batch);
+                        result = Err(h);
+                        // Dropping the receiver ends the fetching thread.
+                        break 'stretches;
+                    }
+                    match found.data.as_ref().map(BlockBytes::decode) {
+                        Some(Ok(block)) => batch.push((found.hash, h, block)),
+                        Some(Err(e)) => crate::log_info!(
+                            "[{}] Rescan skipped block {}: it does not decode ({e})",
+                            self.display_name(),
+                            found.hash
+                        ),
+                        None => {}
+                    }
+                    last = Some((found.hash, h));
+                    h += 1;
+                }
                 self.process_blocks(&batch);
-                batch.clear();
+                let progress = f64::from(h - start_height) / f64::from(end - start_height + 1);
+                if let Some(p) = self.scanning.lock().as_mut() {
+                    p.progress = progress;
+                }
+                if last_log.elapsed().as_secs() >= 60 {
+                    crate::log_info!(
+                        "[{}] Still rescanning. At block {h}. Progress={progress:.6}",
+                        self.display_name()
+                    );
+                    last_log = Instant::now();
+                }
             }
-            last = Some((hash, h));
-            let progress = f64::from(h - start_height + 1) / f64::from(end - start_height + 1);
-            if let Some(p) = self.scanning.lock().as_mut() {
-                p.progress = progress;
-            }
-            if last_log.elapsed().as_secs() >= 60 {
-                crate::log_info!(
-                    "[{}] Still rescanning. At block {h}. Progress={progress:.6}",
-                    self.display_name()
-                );
-                last_log = Instant::now();
-            }
-            h += 1;
-        }
-        self.process_blocks(&batch);
+        });
         if result.is_ok() {
             result = Ok(last);
         }

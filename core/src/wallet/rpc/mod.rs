@@ -60,7 +60,7 @@ impl Req<'_> {
     /// `GetWalletForJSONRPCRequest` plus `BlockUntilSyncedToCurrentChain`).
     pub fn wallet(&self) -> Result<Arc<Wallet>, RpcError> {
         let w = self.wallet_unsynced()?;
-        w.sync_with_chain();
+        w.sync_with_chain(self.request.tip);
         Ok(w)
     }
 
