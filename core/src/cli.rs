@@ -46,6 +46,7 @@ const CONVERT: &[(&str, &[&str])] = &[
     ("generatetodescriptor", &["num_blocks", "", "maxtries"]),
     ("generateblock", &["", "transactions", "submit"]),
     ("getblock", &["", "verbosity"]),
+    ("getblock", &["", "verbose"]),
     ("getblockheader", &["", "verbose"]),
     ("getblockhash", &["height"]),
     ("gettxout", &["", "n", "include_mempool"]),
@@ -71,6 +72,7 @@ const CONVERT: &[(&str, &[&str])] = &[
     ("getmempoolancestors", &["", "verbose"]),
     ("getmempooldescendants", &["", "verbose"]),
     ("getrawtransaction", &["", "verbosity"]),
+    ("getrawtransaction", &["", "verbose"]),
     (
         "createrawtransaction",
         &["inputs", "outputs", "locktime", "replaceable"],
@@ -223,6 +225,25 @@ fn parse_json_arg(s: &str) -> Result<Value, String> {
     serde_json::from_str(s).map_err(|_| format!("Error parsing JSON: {s}"))
 }
 
+/// Core's `SplitHostPort`: `host`, `host:port`, `[v6]` or `[v6]:port`; a bare IPv6
+/// address has no port. `None` when a port is given but is not 1 to 65535.
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    let port_of = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            return match after.strip_prefix(':') {
+                Some(p) => Some((host.to_string(), Some(port_of(p)?))),
+                None if after.is_empty() => Some((host.to_string(), None)),
+                None => Some((s.to_string(), None)),
+            };
+        }
+    }
+    match s.split_once(':') {
+        Some((host, p)) if !p.contains(':') => Some((host.to_string(), Some(port_of(p)?))),
+        _ => Some((s.to_string(), None)),
+    }
+}
+
 /// Builds the `params` of a call from command line words.
 pub fn build_params(method: &str, words: &[String], named: bool) -> Result<Value, String> {
     if named {
@@ -373,13 +394,27 @@ fn run(argv: Vec<String>) -> Outcome {
     } else {
         (args.get_arg_or("rpcuser", ""), password)
     };
-    let host = args.get_arg_or("rpcconnect", "127.0.0.1");
-    let port = match args.get_int("rpcport", i64::from(params.rpc_port)) {
-        Ok(p) => match u16::try_from(p) {
-            Ok(p) if p != 0 => p,
-            _ => return fail(format!("Error: Invalid port provided in -rpcport: {p}")),
+    let rpcconnect = args.get_arg_or("rpcconnect", "127.0.0.1");
+    let Some((host, connect_port)) = split_host_port(&rpcconnect) else {
+        return fail(format!(
+            "error: Invalid port provided in -rpcconnect: {rpcconnect}"
+        ));
+    };
+    // As bitcoin-cli: -rpcport wins over a port in -rpcconnect, with a warning.
+    let port = match args.get_arg("rpcport") {
+        Some(p) => match p.trim().parse::<u16>() {
+            Ok(p) if p != 0 => {
+                if connect_port.is_some() {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "Warning: Port specified in both -rpcconnect and -rpcport. Using -rpcport {p}"
+                    );
+                }
+                p
+            }
+            _ => return fail(format!("error: Invalid port provided in -rpcport: {p}")),
         },
-        Err(e) => return fail(e.to_string()),
+        None => connect_port.unwrap_or(params.rpc_port),
     };
     let timeout = match args.get_int("rpcclienttimeout", 900) {
         Ok(0) => Duration::from_secs(365 * 24 * 3600),
@@ -664,5 +699,22 @@ mod tests {
             format_error(&json!({"code": -8, "message": "m"})),
             "error code: -8\nerror message:\nm"
         );
+    }
+
+    #[test]
+    fn rpcconnect_takes_a_port_as_bitcoin_cli_does() {
+        let hp = |s: &str| split_host_port(s);
+        assert_eq!(hp("127.0.0.1"), Some(("127.0.0.1".into(), None)));
+        assert_eq!(
+            hp("127.0.0.1:18443"),
+            Some(("127.0.0.1".into(), Some(18443)))
+        );
+        assert_eq!(hp("localhost:1"), Some(("localhost".into(), Some(1))));
+        assert_eq!(hp("[::1]:8332"), Some(("::1".into(), Some(8332))));
+        assert_eq!(hp("[::1]"), Some(("::1".into(), None)));
+        assert_eq!(hp("::1"), Some(("::1".into(), None)));
+        assert_eq!(hp("127.0.0.1:0"), None);
+        assert_eq!(hp("127.0.0.1:65536"), None);
+        assert_eq!(hp("127.0.0.1:x"), None);
     }
 }

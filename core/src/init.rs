@@ -239,7 +239,8 @@ fn net_config(args: &ArgsManager, params: &ChainParams) -> Result<NetConfig, Str
         .map_err(|err| err.to_string())?
         .max(0) as usize;
     Ok(NetConfig {
-        listen: args.get_bool("listen", !connect_only),
+        // An explicit -bind means listening, even with -connect (Core's interaction).
+        listen: args.get_bool("listen", !connect_only || !args.get_args("bind").is_empty()),
         bind,
         default_port: port,
         connect,

@@ -717,7 +717,7 @@ impl Mempool {
             }
         }
         if !conflicts.is_empty() {
-            self.check_replacement(&txid, fee, vsize, &conflicts, &evict, &ancestors)?;
+            self.check_replacement(tx, &txid, fee, vsize, &conflicts, &evict, &ancestors)?;
         }
         verify_scripts(tx, &spent_outs, block_script_flags(next_height))
             .map_err(|e| Reject::new(e.reason, ""))?;
@@ -749,8 +749,10 @@ impl Mempool {
     }
 
     /// Full-RBF rules (BIP125 without signalling), with Core's messages.
+    #[allow(clippy::too_many_arguments)]
     fn check_replacement(
         &self,
+        tx: &Transaction,
         txid: &Txid,
         fee: u64,
         vsize: u64,
@@ -760,6 +762,21 @@ impl Mempool {
     ) -> Result<(), Reject> {
         if evict.len() > MAX_REPLACEMENT_CANDIDATES {
             return Err(Reject::new("too many potential replacements", format!("rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENT_CANDIDATES})", evict.len())));
+        }
+        // BIP125 rule 2: no new unconfirmed inputs, beyond the parents of what it replaces.
+        let parents_of_conflicts: HashSet<Txid> = conflicts
+            .iter()
+            .flat_map(|c| self.entries[c].tx.input.iter())
+            .map(|i| i.previous_output.txid)
+            .collect();
+        if let Some(j) = tx.input.iter().position(|i| {
+            let parent = i.previous_output.txid;
+            !parents_of_conflicts.contains(&parent) && self.entries.contains_key(&parent)
+        }) {
+            return Err(Reject::new(
+                "replacement-adds-unconfirmed",
+                format!("replacement {txid} adds unconfirmed input, idx {j}"),
+            ));
         }
         if let Some(a) = ancestors.iter().find(|a| evict.contains(*a)) {
             return Err(Reject::new(

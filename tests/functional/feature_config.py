@@ -54,13 +54,13 @@ class ConfigTest(HashviveTestFramework):
             f.write("[main]\nrpcport=1\n[test]\nrpcport=2\n")
             f.write(f"[regtest]\nrpcport={node.rpc_port}\nserver=1\nunknownoption=5\n")
             f.write(f"port={node.p2p_port}\nbind=127.0.0.1\n")
-        node.start(wait=False)
+        node.start(["-nologratelimit", "-par=2", "-unsafesqlitesync"], wait=False)
         node.wait_for_rpc_connection("frominclude", "incpass")
         assert_equal(node.getblockcount(), 0)
         with open(node.debug_log) as f:
             log = f.read()
         assert "Ignoring unknown configuration value unknownoption" in log
-        for opt in ("logsourcelocations", "loglevel", "v2transport"):
+        for opt in ("logsourcelocations", "loglevel", "v2transport", "logratelimit", "par", "unsafesqlitesync"):
             assert f"Ignoring unsupported option -{opt}" in log, opt
         node.stop()
 

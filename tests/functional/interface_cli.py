@@ -101,6 +101,16 @@ class CliTest(HashviveTestFramework):
         code, out, err = node.cli("-regtest", "-rpcconnect=127.0.0.1", f"-rpcport={node.rpc_port}",
                                   "-rpcuser=u", "-rpcpassword=p", "getblockcount", datadir=False)
         assert_equal((code, out, err), (0, "5\n", ""))
+        # A port in -rpcconnect, as bitcoin-cli takes it; -rpcport wins with a warning.
+        creds = ("-regtest", "-rpcuser=u", "-rpcpassword=p")
+        code, out, err = node.cli(*creds, f"-rpcconnect=127.0.0.1:{node.rpc_port}", "getblockcount", datadir=False)
+        assert_equal((code, out, err), (0, "5\n", ""))
+        code, out, err = node.cli(*creds, "-rpcconnect=127.0.0.1:1", f"-rpcport={node.rpc_port}", "getblockcount",
+                                  datadir=False)
+        assert_equal((code, out), (0, "5\n"))
+        assert_equal(err, f"Warning: Port specified in both -rpcconnect and -rpcport. Using -rpcport {node.rpc_port}\n")
+        code, _, err = node.cli(*creds, "-rpcconnect=127.0.0.1:99999", "getblockcount", datadir=False)
+        assert_equal((code, err), (1, "error: Invalid port provided in -rpcconnect: 127.0.0.1:99999\n"))
         code, _, err = node.cli("getblockcount")
         assert_equal(code, 1)
         assert "Could not locate RPC credentials" in err, err

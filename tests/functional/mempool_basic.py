@@ -5,7 +5,7 @@ removal on connect, resurrection on reorg, -minrelaytxfee."""
 
 from decimal import Decimal
 
-from test_framework.messages import P2WSH_OP_TRUE, Tx, spend_op_true
+from test_framework.messages import OP_TRUE_SCRIPT, P2WSH_OP_TRUE, Tx, spend_op_true
 from test_framework.test_framework import HashviveTestFramework
 from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
 
@@ -23,6 +23,11 @@ class MempoolTest(HashviveTestFramework):
         res = self.tma(tx)
         assert_equal(res["allowed"], False)
         assert_equal(res["reject-reason"], reason)
+        # Core gives the full state too, except for missing inputs.
+        if reason == "missing-inputs":
+            assert "reject-details" not in res, res
+        else:
+            assert res["reject-details"].startswith(reason.split(" (")[0]), res
 
     def run_test(self):
         node = self.nodes[0]
@@ -121,6 +126,13 @@ class MempoolTest(HashviveTestFramework):
         rpc.sendrawtransaction(b.hex())
         assert a.txid() not in rpc.getrawmempool()
         assert b.txid() in rpc.getrawmempool()
+        # BIP125 rule 2: a replacement may not add unconfirmed inputs.
+        unconfirmed = spend_op_true(cb[40], 0, 50 * COIN)
+        rpc.sendrawtransaction(unconfirmed.hex())
+        adds = Tx([(cb[5], 0, 0xffffffff, [OP_TRUE_SCRIPT]), (unconfirmed.txid(), 0, 0xffffffff, [OP_TRUE_SCRIPT])],
+                  [(100 * COIN - 1000 - 50_000, P2WSH_OP_TRUE)])
+        assert_raises_rpc_error(-26, f"replacement-adds-unconfirmed, replacement {adds.txid()} adds unconfirmed input, idx 1",
+                                rpc.sendrawtransaction, adds.hex())
 
         self.log("ancestor and descendant bookkeeping, chain limit of 25")
         parent = spend_op_true(cb[6], 0, 50 * COIN, fee=1000)

@@ -107,15 +107,23 @@ class P2PConnectionsTest(HashviveTestFramework):
         self.log("-whitelist gives permissions; -maxconnections=0 refuses inbound peers")
         self.restart(0, ["-whitelist=noban@127.0.0.1"])
         self.connect_nodes(2, 0)
-        assert_equal(n0.getpeerinfo()[0]["permissions"], ["download", "noban"])
+        assert_equal(n0.getpeerinfo()[0]["permissions"], ["noban", "download"])
         self.restart(0, ["-maxconnections=0"])
         n2.addnode(self.addr(0), "onetry")
         time.sleep(0.5)
         assert_equal(n0.getconnectioncount(), 0)
+        # As Core, 11 of -maxconnections are kept for automatic outbound peers.
+        self.restart(0, ["-maxconnections=12"])
+        n2.addnode(self.addr(0), "onetry")
+        wait_until(lambda: n0.getconnectioncount() == 1, what="the one inbound slot")
+        n1.addnode(self.addr(0), "onetry")
+        time.sleep(0.5)
+        assert_equal(n0.getconnectioncount(), 1)
 
-        self.log("-connect dials the given node at startup and turns listening off; -addnode too")
+        self.log("-connect dials the given node at startup and turns listening off (unless -bind "
+                 "asks for it); -addnode too")
         self.restart(0)
-        self.restart(2, [f"-connect={self.addr(0)}"])
+        self.restart(2, [f"-connect={self.addr(0)}", "-nobind"])
         wait_until(lambda: n2.getconnectioncount() == 1, what="-connect")
         self.restart(1, [f"-addnode={self.addr(0)}"])
         wait_until(lambda: n1.getaddednodeinfo()[0]["connected"], what="-addnode")
@@ -123,6 +131,10 @@ class P2PConnectionsTest(HashviveTestFramework):
         n1.addnode(self.addr(2), "onetry")
         time.sleep(0.5)
         assert_equal(n2.getconnectioncount(), 1)
+        self.restart(2, [f"-connect={self.addr(0)}"])  # the config's bind=127.0.0.1 stays
+        wait_until(lambda: n2.getconnectioncount() == 1, what="-connect")
+        n1.addnode(self.addr(2), "onetry")
+        wait_until(lambda: n2.getconnectioncount() == 2, what="listening because of -bind")
 
         self.log("init errors: unsafe -uacomment, P2P port in use")
         n1.stop()

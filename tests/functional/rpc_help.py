@@ -46,7 +46,7 @@ class HelpTest(HashviveTestFramework):
         self.log("getblock: numbered arguments, conditional results")
         h = rpc.help("getblock")
         assert h.startswith('getblock "blockhash" ( verbosity )\n\nIf verbosity is 0, returns a string')
-        assert "\nArguments:\n1. blockhash    (string, required) The block hash\n2. verbosity    (numeric, optional, default=1)" in h
+        assert "\nArguments:\n1. blockhash            (string, required) The block hash\n2. verbosity|verbose    (numeric, optional, default=1)" in h
         assert "\nResult (for verbosity = 0):\n\"hex\"    (string) A string that is serialized, hex-encoded data for block 'hash'\n" in h
         assert '> hashvive-cli getblock "00000000c937983704a73af28acdec37b049d214adbda81d7e2a3dd146f6ed09"' in h
 

@@ -74,6 +74,11 @@ class JsonRpcTest(HashviveTestFramework):
         h = rpc.getblockhash(height=0)
         assert_equal(rpc.getblock(blockhash=h, verbosity=0)[:8], "01000000")
         assert_equal(rpc.getblockheader(blockhash=h, verbose=False)[:8], "01000000")
+        # Core's aliases: getblock and getrawtransaction take verbose for verbosity.
+        assert_equal(rpc.getblock(blockhash=h, verbose=0)[:8], "01000000")
+        assert_equal(rpc.getblock(blockhash=h, verbose=2)["tx"][0]["vout"][0]["value"], 50)
+        coinbase = rpc.getblock(h)["tx"][0]
+        assert_raises_rpc_error(-5, None, rpc.getrawtransaction, txid=coinbase, verbose=True)
         assert_raises_rpc_error(-8, "Unknown named parameter foo", rpc.getblock, blockhash=h, foo=1)
         assert_raises_rpc_error(-1, "getblock", rpc.getblock, verbosity=1)
 

@@ -29,7 +29,11 @@ pub const PROTOCOL_VERSION: u32 = 70016;
 pub const LOCAL_SERVICES: u64 = 1 | (1 << 3);
 /// Core's `DEFAULT_MAX_PEER_CONNECTIONS`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 125;
-/// Manual connections are extra to `-maxconnections`, as in Core (`MAX_ADDNODE_CONNECTIONS`).
+/// Slots Core keeps out of `-maxconnections` for automatic outbound peers (8 full-relay,
+/// 2 block-relay-only, 1 feeler); inbound peers get the rest.
+const AUTOMATIC_OUTBOUND_SLOTS: usize = 8 + 2 + 1;
+/// Added nodes connected at once, extra to `-maxconnections`, as in Core
+/// (`MAX_ADDNODE_CONNECTIONS`).
 const MAX_MANUAL_CONNECTIONS: usize = 8;
 /// How often added nodes that are not connected are tried again.
 const ADDNODE_RETRY: Duration = Duration::from_secs(2);
@@ -96,18 +100,27 @@ pub fn resolve(s: &str, default_port: u16) -> Option<SocketAddr> {
     with_port.to_socket_addrs().ok()?.next()
 }
 
+/// P2P permission names in the order Core's `NetPermissions::ToStrings` lists them.
+const PERMISSIONS: &[&str] = &[
+    "bloomfilter",
+    "noban",
+    "forcerelay",
+    "relay",
+    "mempool",
+    "download",
+    "addr",
+];
+
+/// Sorts permission names into Core's order and drops repeats.
+fn in_core_order(perms: &mut Vec<&'static str>) {
+    perms.sort_unstable_by_key(|p| PERMISSIONS.iter().position(|k| k == p));
+    perms.dedup();
+}
+
 /// Parses one `-whitelist` entry, `[perm,...@]subnet`; a bare subnet gets Core's implicit
 /// permissions.
 pub fn parse_whitelist(s: &str) -> Result<(Vec<&'static str>, Subnet), String> {
-    const KNOWN: &[&str] = &[
-        "bloomfilter",
-        "noban",
-        "forcerelay",
-        "relay",
-        "mempool",
-        "download",
-        "addr",
-    ];
+    const KNOWN: &[&str] = PERMISSIONS;
     let (perms, net) = match s.split_once('@') {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
@@ -129,12 +142,14 @@ pub fn parse_whitelist(s: &str) -> Result<(Vec<&'static str>, Subnet), String> {
             }
         }
     }
-    // Core: noban implies download.
-    if out.contains(&"noban") && !out.contains(&"download") {
+    // Core: noban implies download, forcerelay implies relay.
+    if out.contains(&"noban") {
         out.push("download");
     }
-    out.sort_unstable();
-    out.dedup();
+    if out.contains(&"forcerelay") {
+        out.push("relay");
+    }
+    in_core_order(&mut out);
     let subnet = Subnet::parse(net)
         .ok_or_else(|| format!("Invalid netmask specified in -whitelist: '{net}'"))?;
     Ok((out, subnet))
@@ -377,20 +392,13 @@ impl Connman {
     }
 
     /// Dials `name` once (`addnode onetry`, `-connect`, added nodes); errors are logged.
+    /// Only added nodes are capped (by the caller), as Core's `onetry` takes no slot.
     pub fn connect_to(self: &Arc<Self>, name: &str) -> Result<(), String> {
         if !self.network_active() || self.stopping() {
             return Err("network is not active".into());
         }
         if self.connected_to(name).is_some() {
             return Ok(());
-        }
-        let manual = self
-            .peers()
-            .iter()
-            .filter(|p| p.conn_type == ConnType::Manual)
-            .count();
-        if manual >= MAX_MANUAL_CONNECTIONS + self.config.connect.len() {
-            return Err("too many manual connections".into());
         }
         let addr = resolve(name, self.config.default_port)
             .ok_or_else(|| format!("cannot resolve {name}"))?;
@@ -410,8 +418,7 @@ impl Connman {
                 out.extend(perms.iter().copied());
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        in_core_order(&mut out);
         out
     }
 
@@ -552,7 +559,11 @@ impl Connman {
             }
             let perms = self.permissions_for(addr.ip());
             let inbound = self.peers().iter().filter(|p| p.inbound()).count();
-            if inbound >= self.config.max_connections {
+            let max_inbound = self
+                .config
+                .max_connections
+                .saturating_sub(AUTOMATIC_OUTBOUND_SLOTS);
+            if inbound >= max_inbound {
                 log_debug!("net", "connection from {addr} dropped (full)");
                 continue;
             }
@@ -571,8 +582,22 @@ impl Connman {
                     .filter(|c| c.as_str() != "0")
                     .cloned()
                     .collect();
-                targets.extend(self.added.lock().iter().map(|a| a.name.clone()));
-                for t in targets {
+                let added = self.added_nodes();
+                // Core's addnode semaphore: at most 8 added nodes connected at once.
+                let mut added_slots = MAX_MANUAL_CONNECTIONS
+                    .saturating_sub(added.iter().filter(|(_, p)| p.is_some()).count());
+                let fixed = targets.len();
+                targets.extend(
+                    added
+                        .into_iter()
+                        .filter(|(_, p)| p.is_none())
+                        .map(|(n, _)| n),
+                );
+                for (i, t) in targets.into_iter().enumerate() {
+                    let is_added = i >= fixed;
+                    if is_added && added_slots == 0 {
+                        continue;
+                    }
                     if self.stopping() {
                         break;
                     }
@@ -586,7 +611,9 @@ impl Connman {
                         continue;
                     }
                     last_try.insert(t.clone(), Instant::now());
-                    let _ = self.connect_to(&t);
+                    if self.connect_to(&t).is_ok() && is_added {
+                        added_slots -= 1;
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -652,10 +679,12 @@ mod tests {
     #[test]
     fn whitelist_and_resolve() {
         let (perms, net) = parse_whitelist("127.0.0.1").unwrap();
-        assert_eq!(perms, vec!["download", "mempool", "noban", "relay"]);
+        assert_eq!(perms, vec!["noban", "relay", "mempool", "download"]);
         assert!(net.contains("127.0.0.1".parse().unwrap()));
         let (perms, _) = parse_whitelist("noban@10.0.0.0/8").unwrap();
-        assert_eq!(perms, vec!["download", "noban"]);
+        assert_eq!(perms, vec!["noban", "download"]);
+        let (perms, _) = parse_whitelist("download,forcerelay@10.0.0.0/8").unwrap();
+        assert_eq!(perms, vec!["forcerelay", "relay", "download"]);
         assert!(parse_whitelist("foo@1.2.3.4").is_err());
         assert!(parse_whitelist("nonsense").is_err());
         assert_eq!(

@@ -98,13 +98,9 @@ impl SyncState {
 }
 
 fn misbehaving(p: &Peer, reason: &str) {
-    log_debug!("net", "Misbehaving: peer={} {reason}", p.id);
+    log_debug!("net", "Misbehaving: peer={}: {reason}", p.id);
     if p.noban() {
-        log_debug!(
-            "net",
-            "peer={} has noban permission: not disconnecting",
-            p.id
-        );
+        log_debug!("net", "Warning: not punishing noban peer {}!", p.id);
     } else {
         p.disconnect(reason);
     }
@@ -780,7 +776,12 @@ fn on_getdata(cm: &Connman, p: &Peer, inv: Vec<Inventory>) {
                         }
                         p.send(NetworkMessage::Block(b))
                     }
-                    None => not_found.push(i),
+                    // Core answers only transactions with `notfound`.
+                    None => log_debug!(
+                        "net",
+                        "ignoring getdata from peer={} for unknown block {h}",
+                        p.id
+                    ),
                 }
             }
             Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => {

@@ -89,7 +89,7 @@ pub fn commands() -> Vec<Command> {
         Command {
             name: "getblock",
             category: "Blockchain",
-            params: &["*blockhash", "verbosity"],
+            params: &["*blockhash", "verbosity|verbose"],
             hidden: false,
             handler: getblock,
         },

@@ -33,8 +33,14 @@ pub struct Command {
 }
 
 impl Command {
+    /// The name shown in help: a parameter `verbosity|verbose` also answers to its
+    /// aliases after `|`, as Core's `RPCArg` names do.
     fn param_name(p: &str) -> &str {
-        p.trim_start_matches('*')
+        Self::param_aliases(p).next().unwrap_or(p)
+    }
+
+    fn param_aliases(p: &str) -> impl Iterator<Item = &str> {
+        p.trim_start_matches('*').split('|')
     }
 
     /// Core-style usage line: `getblock "blockhash" ( verbosity )`, with string
@@ -385,11 +391,8 @@ fn positional_args<S: AsRef<str>>(names: &[S], params: &Value) -> Result<Vec<Val
             let mut named: Map<String, Value> = named.clone();
             let mut args = Vec::new();
             for p in names {
-                args.push(
-                    named
-                        .remove(Command::param_name(p.as_ref()))
-                        .unwrap_or(Value::Null),
-                );
+                let value = Command::param_aliases(p.as_ref()).find_map(|n| named.remove(n));
+                args.push(value.unwrap_or(Value::Null));
             }
             if let Some((k, _)) = named.into_iter().next() {
                 return Err(RpcError::invalid_parameter(format!(

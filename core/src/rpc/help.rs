@@ -170,7 +170,7 @@ mod tests {
     fn arguments_are_numbered_and_padded() {
         let text = render("getblock", "getblock \"blockhash\" ( verbosity )").unwrap();
         assert!(text.contains(
-            "\nArguments:\n1. blockhash    (string, required) The block hash\n2. verbosity    (numeric, optional, default=1)"
+            "\nArguments:\n1. blockhash            (string, required) The block hash\n2. verbosity|verbose    (numeric, optional, default=1)"
         ));
         assert!(text.contains("\nResult (for verbosity = 0):\n\"hex\"    (string)"));
         let text = render("getchaintips", "getchaintips").unwrap();

@@ -209,7 +209,7 @@ fn generateblock(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
 fn submitblock(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     let bytes = parse_hex(p.req_str(0)?, "hexdata")
         .map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
-    let block: Block = deserialize(&bytes)
+    let mut block: Block = deserialize(&bytes)
         .map_err(|_| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
     if block.txdata.first().is_none_or(|t| !t.is_coinbase()) {
         return Err(RpcError::new(
@@ -217,12 +217,32 @@ fn submitblock(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
             "Block does not start with a coinbase",
         ));
     }
+    fill_witness_reserved_value(&mut block);
     let best_before = ctx.node.tip().hash;
     match ctx.node.submit_block(&block) {
         Ok(()) if ctx.node.tip().hash == best_before => Ok(json!("inconclusive")),
         Ok(()) => Ok(Value::Null),
         Err(ChainError::Invalid(e)) => Ok(json!(e.reason)),
         Err(e) => Err(chain_error(e)),
+    }
+}
+
+/// Core's `UpdateUncommittedBlockStructures`: a block with a witness commitment but no
+/// coinbase witness gets the all-zero reserved value (segwit is active from genesis on
+/// regtest), so miners may leave it out.
+fn fill_witness_reserved_value(block: &mut Block) {
+    const COMMITMENT_HEADER: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+    let Some(coinbase) = block.txdata.first_mut() else {
+        return;
+    };
+    let has_commitment = coinbase.output.iter().any(|o| {
+        o.script_pubkey.len() >= 38 && o.script_pubkey.as_bytes().starts_with(&COMMITMENT_HEADER)
+    });
+    let has_witness = coinbase.input.iter().any(|i| !i.witness.is_empty());
+    if has_commitment && !has_witness {
+        if let Some(input) = coinbase.input.first_mut() {
+            input.witness = bitcoin::Witness::from_slice(&[[0u8; 32]]);
+        }
     }
 }
 

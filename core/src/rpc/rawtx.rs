@@ -42,7 +42,7 @@ pub fn commands() -> Vec<Command> {
         Command {
             name: "getrawtransaction",
             category: "Rawtransactions",
-            params: &["*txid", "verbosity", "blockhash"],
+            params: &["*txid", "verbosity|verbose", "blockhash"],
             hidden: false,
             handler: getrawtransaction,
         },
@@ -299,7 +299,8 @@ fn testmempoolaccept(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError
                     r.reason.clone()
                 };
                 o.insert("reject-reason".into(), json!(reason));
-                if !r.details.is_empty() {
+                // Core adds the full state for every failure but missing inputs.
+                if !r.missing_inputs {
                     o.insert("reject-details".into(), json!(r.message()));
                 }
             }

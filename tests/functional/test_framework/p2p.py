@@ -7,6 +7,7 @@ and raw bytes for garbage, oversized and bad-checksum messages.
 import hashlib
 import socket
 import struct
+import threading
 import time
 
 REGTEST_MAGIC = bytes.fromhex("fabfb5da")
@@ -102,14 +103,19 @@ def parse_headers(payload):
 
 class P2PConnection:
     """One TCP connection to a node's P2P port. Received messages are kept in order in
-    `received` as (command, payload); pings are answered automatically."""
+    `received` as (command, payload); pings are answered automatically unless
+    `auto_pong` is False. `sock` wraps an already connected socket instead (see
+    P2PListener)."""
 
-    def __init__(self, port, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port=None, timeout=10, sock=None, auto_pong=True):
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = sock
         self.sock.settimeout(timeout)
         self.buf = b""
         self.received = []
         self.closed = False
+        self.auto_pong = auto_pong
 
     def send_raw(self, data):
         self.sock.sendall(data)
@@ -144,7 +150,7 @@ class P2PConnection:
                     assert self.buf[20:24] == dsha256(payload)[:4], "bad checksum from node"
                     self.buf = self.buf[24 + length:]
                     self.received.append((command, payload))
-                    if command == "ping":
+                    if command == "ping" and self.auto_pong:
                         self.send("pong", payload)
                     return command, payload
             if self.closed or time.time() >= deadline or not self._read_more(deadline):
@@ -196,3 +202,44 @@ class P2PConnection:
             self.sock.close()
         except OSError:
             pass
+
+
+class P2PListener:
+    """A fake peer the node can dial (addnode): listens on 127.0.0.1 at a port the kernel
+    picks (port 0, so nothing is hard-coded and nothing collides). A background thread
+    accepts each connection, answers with version and verack, and keeps it open in
+    `conns` (P2PConnection objects, not read from) until close()."""
+
+    def __init__(self):
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.port = self.server.getsockname()[1]
+        self.conns = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self):
+        self.server.settimeout(0.2)
+        while not self._stop:
+            try:
+                sock, _ = self.server.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn = P2PConnection(sock=sock)
+            try:
+                conn.send("version", version_payload(int.from_bytes(dsha256(str(self.port).encode())[:8], "little")))
+                conn.send("verack")
+            except OSError:
+                pass
+            self.conns.append(conn)
+
+    def close(self):
+        self._stop = True
+        self._thread.join(timeout=5)
+        self.server.close()
+        for c in self.conns:
+            c.close()
