@@ -45,6 +45,14 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "rpcallowip" List "Allow JSON-RPC connections from specified source (IP, IP/CIDR or IP/netmask)",
     "persistmempool" Single "Whether to save the mempool on shutdown and load on restart (default: 1)",
     "acceptstalefeeestimates" Single "Read fee estimates even if they are stale (default: 0)",
+    "acceptnonstdtxn" Single "Relay and mine \"non-standard\" transactions (test networks only; default: 0)",
+    "datacarrier" Single "Relay and mine data carrier transactions (default: 1)",
+    "datacarriersize" Single "Relay and mine transactions whose data-carrying raw scriptPubKey is of this size or less (default: 83)",
+    "limitancestorcount" Single "Do not accept transactions if number of in-mempool ancestors is <n> or more (default: 25)",
+    "limitancestorsize" Single "Do not accept transactions whose size with all in-mempool ancestors exceeds <n> kilobytes (default: 101)",
+    "limitdescendantcount" Single "Do not accept transactions if any ancestor would have <n> or more in-mempool descendants (default: 25)",
+    "limitdescendantsize" Single "Do not accept transactions if any ancestor would have more than <n> kilobytes of in-mempool descendants (default: 101)",
+    "mocktime" Single "Replace actual time with UNIX epoch time (default: 0)",
     "maxmempool" Single "Keep the transaction memory pool below <n> megabytes (default: 300)",
     "mempoolexpiry" Single "Do not keep transactions in the mempool longer than <n> hours (default: 336)",
     "txindex" Single "Maintain a full transaction index, used by the getrawtransaction rpc call (default: 0)",
@@ -253,6 +261,46 @@ fn net_config(args: &ArgsManager, params: &ChainParams) -> Result<NetConfig, Str
     })
 }
 
+/// The mempool's options from `-maxmempool`, `-mempoolexpiry`, `-acceptnonstdtxn`,
+/// `-datacarrier(size)` and `-limit{ancestor,descendant}{count,size}` (sizes in kvB).
+fn mempool_options(args: &ArgsManager) -> Result<crate::mempool::Options, String> {
+    let defaults = crate::mempool::Options::default();
+    let int = |name: &str, default: i64| -> Result<i64, String> {
+        args.get_int(name, default).map_err(|err| err.to_string())
+    };
+    let count = |name: &str, default: usize| -> Result<usize, String> {
+        Ok(int(name, default as i64)?.max(0) as usize)
+    };
+    let kvb = |name: &str, default: u64| -> Result<u64, String> {
+        Ok((int(name, (default / 1000) as i64)?.max(0) as u64).saturating_mul(1000))
+    };
+    let datacarrier_size = int("datacarriersize", crate::policy::MAX_OP_RETURN_RELAY as i64)?;
+    let mut options = crate::mempool::Options {
+        max_bytes: 0,
+        expiry_secs: int(
+            "mempoolexpiry",
+            crate::mempool::DEFAULT_MEMPOOL_EXPIRY_HOURS,
+        )?
+        .max(0)
+        .saturating_mul(3600),
+        require_standard: !args.get_bool("acceptnonstdtxn", false),
+        max_datacarrier_bytes: args
+            .get_bool("datacarrier", true)
+            .then_some(datacarrier_size.max(0) as usize),
+        ancestor_count: count("limitancestorcount", defaults.ancestor_count)?,
+        ancestor_size: kvb("limitancestorsize", defaults.ancestor_size)?,
+        descendant_count: count("limitdescendantcount", defaults.descendant_count)?,
+        descendant_size: kvb("limitdescendantsize", defaults.descendant_size)?,
+    };
+    let max_mb = int("maxmempool", crate::mempool::DEFAULT_MAX_MEMPOOL_MB as i64)?;
+    let min_mb = options.min_max_mempool_mb();
+    if max_mb < min_mb as i64 {
+        return Err(e(format!("-maxmempool must be at least {min_mb} MB")));
+    }
+    options.max_bytes = (max_mb as u64).saturating_mul(1_000_000);
+    Ok(options)
+}
+
 /// Runs the daemon until `stop` or a signal; returns the process exit code.
 /// What the daemon needs to start wallets: the `Chain` they work through, the RPC table
 /// they register with, the settings, and the chain's data directory.
@@ -415,24 +463,12 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
             .ok_or_else(|| e(format!("Invalid amount for -minrelaytxfee=<amount>: '{v}'")))?,
         None => crate::policy::DEFAULT_MIN_RELAY_FEE,
     };
-    let max_mempool_mb = args
-        .get_int("maxmempool", crate::mempool::DEFAULT_MAX_MEMPOOL_MB as i64)
-        .map_err(e)?;
-    let min_mb = crate::mempool::min_max_mempool_mb();
-    if max_mempool_mb < min_mb as i64 {
-        return Err(e(format!("-maxmempool must be at least {min_mb} MB")));
+    if args.is_set("mocktime") {
+        crate::time::set_mock_time(args.get_int("mocktime", 0).map_err(e)?);
     }
-    let expiry_hours = args
-        .get_int(
-            "mempoolexpiry",
-            crate::mempool::DEFAULT_MEMPOOL_EXPIRY_HOURS,
-        )
-        .map_err(e)?;
+    let pool_options = mempool_options(&args)?;
     let node = Arc::new(Node::open(params.clone(), &chain_dir, min_relay_fee).map_err(e)?);
-    node.mempool().set_limits(crate::mempool::Limits {
-        max_bytes: (max_mempool_mb as u64).saturating_mul(1_000_000),
-        expiry_secs: expiry_hours.max(0).saturating_mul(3600),
-    });
+    node.mempool().set_options(pool_options);
     node.chain()
         .set_txindex(args.get_bool("txindex", false))
         .map_err(e)?;

@@ -14,7 +14,7 @@ use crate::time;
 use crate::validation::checks::{check_transaction, is_final_tx, sequence_locks_ok};
 use crate::validation::script::{block_script_flags, verify_scripts};
 
-/// Core's default ancestor and descendant count limit.
+/// Core's default ancestor and descendant count limit (`-limitancestorcount`...).
 pub const MAX_CHAIN_COUNT: usize = 25;
 /// Core's default ancestor and descendant size limit, in virtual bytes.
 pub const MAX_CHAIN_VSIZE: u64 = 101_000;
@@ -31,27 +31,48 @@ pub const DEFAULT_MEMPOOL_EXPIRY_HOURS: i64 = 336;
 /// Core's `ROLLING_FEE_HALFLIFE`, in seconds.
 const ROLLING_FEE_HALFLIFE: f64 = 12.0 * 3600.0;
 
-/// `-maxmempool` and `-mempoolexpiry`.
+/// The mempool's settings: `-maxmempool`, `-mempoolexpiry`, `-acceptnonstdtxn`,
+/// `-datacarrier`/`-datacarriersize` and the package limits (`-limitancestorcount`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct Options {
     /// Most memory the pool may use, in bytes (as [`Mempool::usage`] counts it).
     pub max_bytes: u64,
     /// Transactions older than this many seconds are dropped.
     pub expiry_secs: i64,
+    /// Refuse non-standard transactions (`-acceptnonstdtxn=0`, the default).
+    pub require_standard: bool,
+    /// Largest standard OP_RETURN script; `None` relays no data outputs.
+    pub max_datacarrier_bytes: Option<usize>,
+    /// Most in-pool ancestors of a transaction, itself included.
+    pub ancestor_count: usize,
+    /// Most virtual bytes of a transaction with its in-pool ancestors.
+    pub ancestor_size: u64,
+    /// Most in-pool descendants of a transaction, itself included.
+    pub descendant_count: usize,
+    /// Most virtual bytes of a transaction with its in-pool descendants.
+    pub descendant_size: u64,
 }
 
-impl Default for Limits {
+impl Default for Options {
     fn default() -> Self {
-        Limits {
+        Options {
             max_bytes: DEFAULT_MAX_MEMPOOL_MB * 1_000_000,
             expiry_secs: DEFAULT_MEMPOOL_EXPIRY_HOURS * 3600,
+            require_standard: true,
+            max_datacarrier_bytes: Some(policy::MAX_OP_RETURN_RELAY),
+            ancestor_count: MAX_CHAIN_COUNT,
+            ancestor_size: MAX_CHAIN_VSIZE,
+            descendant_count: MAX_CHAIN_COUNT,
+            descendant_size: MAX_CHAIN_VSIZE,
         }
     }
 }
 
-/// The smallest `-maxmempool` Core accepts, in MB: room for 40 maximal packages.
-pub fn min_max_mempool_mb() -> u64 {
-    (MAX_CHAIN_VSIZE * 40).div_ceil(1_000_000)
+impl Options {
+    /// The smallest `-maxmempool` Core accepts, in MB: room for 40 maximal packages.
+    pub fn min_max_mempool_mb(&self) -> u64 {
+        (self.descendant_size * 40).div_ceil(1_000_000)
+    }
 }
 
 /// One transaction in the pool.
@@ -181,7 +202,7 @@ pub struct Mempool {
     events: Option<Vec<PoolEvent>>,
     /// `-minrelaytxfee` in sat/kvB.
     pub min_relay_fee: u64,
-    limits: Limits,
+    options: Options,
     /// Sum of [`Entry::usage`].
     usage: u64,
     /// Core's `rollingMinimumFeeRate`, sat/kvB: raised by size-limit evictions, decaying.
@@ -200,7 +221,7 @@ impl Mempool {
             sequence: 0,
             events: None,
             min_relay_fee,
-            limits: Limits::default(),
+            options: Options::default(),
             usage: 0,
             rolling_min_fee: 0.0,
             last_rolling_update: 0,
@@ -208,14 +229,14 @@ impl Mempool {
         }
     }
 
-    /// Sets `-maxmempool` and `-mempoolexpiry`.
-    pub fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
+    /// Sets the mempool's options.
+    pub fn set_options(&mut self, options: Options) {
+        self.options = options;
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> Limits {
-        self.limits
+    /// The options in force.
+    pub fn options(&self) -> Options {
+        self.options
     }
 
     /// Estimated memory used by the entries (`getmempoolinfo` `usage`).
@@ -233,9 +254,9 @@ impl Mempool {
         let now = time::now();
         if now > self.last_rolling_update + 10 {
             let mut halflife = ROLLING_FEE_HALFLIFE;
-            if self.usage < self.limits.max_bytes / 4 {
+            if self.usage < self.options.max_bytes / 4 {
                 halflife /= 4.0;
-            } else if self.usage < self.limits.max_bytes / 2 {
+            } else if self.usage < self.options.max_bytes / 2 {
                 halflife /= 2.0;
             }
             let elapsed = (now - self.last_rolling_update) as f64;
@@ -253,8 +274,8 @@ impl Mempool {
     /// with the lowest descendant score until the pool fits `-maxmempool`. Returns how
     /// many transactions were expired and evicted.
     pub fn limit_size(&mut self) -> (usize, usize) {
-        let expired = self.expire(time::now() - self.limits.expiry_secs);
-        let evicted = self.trim_to_size(self.limits.max_bytes);
+        let expired = self.expire(time::now() - self.options.expiry_secs);
+        let evicted = self.trim_to_size(self.options.max_bytes);
         (expired, evicted)
     }
 
@@ -560,7 +581,11 @@ impl Mempool {
         if tx.is_coinbase() {
             return Err(Reject::new("coinbase", ""));
         }
-        policy::check_standard(tx).map_err(|r| Reject::new(r, ""))?;
+        let opts = self.options;
+        if opts.require_standard {
+            policy::check_standard(tx, opts.max_datacarrier_bytes)
+                .map_err(|r| Reject::new(r, ""))?;
+        }
         if bitcoin::consensus::encode::serialize(&strip(tx)).len()
             < policy::MIN_STANDARD_TX_NONWITNESS_SIZE
         {
@@ -638,8 +663,10 @@ impl Mempool {
             return Err(Reject::new("non-BIP68-final", ""));
         }
         let spent_outs: Vec<TxOut> = coins.iter().map(|c| c.output.clone()).collect();
-        policy::check_inputs_standard(tx, &spent_outs).map_err(|r| Reject::new(r, ""))?;
-        policy::check_witness_standard(tx, &spent_outs).map_err(|r| Reject::new(r, ""))?;
+        if opts.require_standard {
+            policy::check_inputs_standard(tx, &spent_outs).map_err(|r| Reject::new(r, ""))?;
+            policy::check_witness_standard(tx, &spent_outs).map_err(|r| Reject::new(r, ""))?;
+        }
         let sigops = tx.total_sigop_cost(|op| {
             tx.input
                 .iter()
@@ -687,17 +714,23 @@ impl Mempool {
             .into_iter()
             .filter(|a| !evict.contains(a))
             .collect();
-        if ancestors.len() + 1 > MAX_CHAIN_COUNT {
+        if ancestors.len() + 1 > opts.ancestor_count {
             return Err(Reject::new(
                 "too-long-mempool-chain",
-                format!("too many unconfirmed ancestors [limit: {MAX_CHAIN_COUNT}]"),
+                format!(
+                    "too many unconfirmed ancestors [limit: {}]",
+                    opts.ancestor_count
+                ),
             ));
         }
         let anc_size: u64 = ancestors.iter().map(|a| self.entries[a].vsize).sum::<u64>() + vsize;
-        if anc_size > MAX_CHAIN_VSIZE {
+        if anc_size > opts.ancestor_size {
             return Err(Reject::new(
                 "too-long-mempool-chain",
-                format!("exceeds ancestor size limit [limit: {MAX_CHAIN_VSIZE}]"),
+                format!(
+                    "exceeds ancestor size limit [limit: {}]",
+                    opts.ancestor_size
+                ),
             ));
         }
         for a in &ancestors {
@@ -706,13 +739,26 @@ impl Mempool {
                 .into_iter()
                 .filter(|d| !evict.contains(d))
                 .collect();
+            // The ancestor's package with the new transaction added to it.
+            if desc.len() + 2 > opts.descendant_count {
+                return Err(Reject::new(
+                    "too-long-mempool-chain",
+                    format!(
+                        "too many descendants for tx {a} [limit: {}]",
+                        opts.descendant_count
+                    ),
+                ));
+            }
             let size: u64 = desc.iter().map(|d| self.entries[d].vsize).sum::<u64>()
                 + self.entries[a].vsize
                 + vsize;
-            if desc.len() + 2 > MAX_CHAIN_COUNT || size > MAX_CHAIN_VSIZE {
+            if size > opts.descendant_size {
                 return Err(Reject::new(
                     "too-long-mempool-chain",
-                    format!("too many descendants for tx {a} [limit: {MAX_CHAIN_COUNT}]"),
+                    format!(
+                        "exceeds descendant size limit for tx {a} [limit: {}]",
+                        opts.descendant_size
+                    ),
                 ));
             }
         }

@@ -363,7 +363,7 @@ impl Node {
         if self.signals.has_clients() {
             pool.record_events();
         }
-        let cutoff = crate::time::now() - pool.limits().expiry_secs;
+        let cutoff = crate::time::now() - pool.options().expiry_secs;
         let mut loaded = LoadedMempool::default();
         for (tx, time) in &txs {
             if *time <= cutoff {

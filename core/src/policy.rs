@@ -16,8 +16,9 @@ pub const MAX_STANDARD_TX_WEIGHT: u64 = 400_000;
 pub const MIN_STANDARD_TX_NONWITNESS_SIZE: usize = 65;
 /// Largest standard sigop cost of one transaction.
 pub const MAX_STANDARD_TX_SIGOPS_COST: usize = 16_000;
-/// Largest standard OP_RETURN output script (Core's `MAX_OP_RETURN_RELAY`).
-const MAX_OP_RETURN_RELAY: usize = 83;
+/// Largest standard OP_RETURN output script (Core's `MAX_OP_RETURN_RELAY`, the default
+/// `-datacarriersize`).
+pub const MAX_OP_RETURN_RELAY: usize = 83;
 /// Largest standard scriptSig.
 const MAX_STANDARD_SCRIPTSIG_SIZE: usize = 1650;
 /// Bytes per sigop when sigops dominate size (Core's `DEFAULT_BYTES_PER_SIGOP`).
@@ -52,8 +53,12 @@ pub fn dust_threshold(out: &TxOut) -> u64 {
     fee_for(DUST_RELAY_FEE, size)
 }
 
-/// Core's `IsStandardTx`, returning the reject reason.
-pub fn check_standard(tx: &Transaction) -> Result<(), &'static str> {
+/// Core's `IsStandardTx`, returning the reject reason. Data (OP_RETURN) outputs may be
+/// up to `max_datacarrier_bytes`; with `None` they are not standard.
+pub fn check_standard(
+    tx: &Transaction,
+    max_datacarrier_bytes: Option<usize>,
+) -> Result<(), &'static str> {
     if !(1..=3).contains(&tx.version.0) {
         return Err("version");
     }
@@ -73,7 +78,7 @@ pub fn check_standard(tx: &Transaction) -> Result<(), &'static str> {
         match script_type(&out.script_pubkey) {
             "nonstandard" => return Err("scriptpubkey"),
             "nulldata" => {
-                if out.script_pubkey.len() > MAX_OP_RETURN_RELAY {
+                if max_datacarrier_bytes.is_none_or(|max| out.script_pubkey.len() > max) {
                     return Err("scriptpubkey");
                 }
                 data_outputs += 1;

@@ -114,7 +114,7 @@ fn getmempoolinfo(ctx: &RpcContext, _p: &Params<'_>) -> Result<Value, RpcError> 
         "bytes": bytes,
         "usage": pool.usage(),
         "total_fee": amount_sat(fee),
-        "maxmempool": pool.limits().max_bytes,
+        "maxmempool": pool.options().max_bytes,
         "mempoolminfee": amount_sat(min_fee),
         "minrelaytxfee": amount_sat(pool.min_relay_fee),
         "incrementalrelayfee": amount_sat(policy::INCREMENTAL_RELAY_FEE),
