@@ -638,6 +638,17 @@ impl ChainState {
         entry: &Entry,
         block: &Block,
     ) -> Result<(WriteBatch, Vec<Coin>), ChainError> {
+        self.connect_block_on(entry, block, |op| Ok(self.db.get_coin(op)?))
+    }
+
+    /// [`ChainState::connect_block`] against the UTXO view `coin`, which `verifychain`
+    /// layers over the database.
+    fn connect_block_on(
+        &self,
+        entry: &Entry,
+        block: &Block,
+        coin: impl Fn(&OutPoint) -> Result<Option<Coin>, ChainError>,
+    ) -> Result<(WriteBatch, Vec<Coin>), ChainError> {
         let height = entry.height;
         let prev_mtp = self.median_time_past(&entry.header.prev_blockhash);
         let flags = block_script_flags(height);
@@ -655,7 +666,7 @@ impl ChainState {
                     let op = input.previous_output;
                     let coin = match created.remove(&op) {
                         Some(c) => c,
-                        None if !spent_set.contains(&op) => match self.db.get_coin(&op)? {
+                        None if !spent_set.contains(&op) => match coin(&op)? {
                             Some(c) => {
                                 spent_db.push(op);
                                 c
@@ -842,22 +853,134 @@ impl ChainState {
         self.activate_best_chain()
     }
 
-    /// `verifychain`: re-reads the last `depth` active blocks, re-runs the context-free
-    /// checks and checks that their undo data exists.
-    pub fn verify_chain(&self, depth: u32) -> Result<bool, ChainError> {
+    /// Core's `VerifyDB` over the top `depth` blocks at `level` (clamped to 0..=4): 0
+    /// reads each block, 1 checks it, 2 checks its undo data, 3 disconnects the blocks in
+    /// memory and checks the UTXO set agrees, 4 connects them again in memory with full
+    /// validation. Nothing on disk changes.
+    pub fn verify_chain(&self, level: i64, depth: u32) -> Result<bool, ChainError> {
+        let level = level.clamp(0, 4);
         let top = self.height();
         let bottom = top.saturating_sub(depth.saturating_sub(1)).max(1);
+        // Coins as they are after disconnecting down to the current block: `None` spent.
+        let mut view: HashMap<OutPoint, Option<Coin>> = HashMap::new();
+        let mut blocks = Vec::new();
         for h in (bottom..=top).rev() {
             let e = &self.index[&self.active[h as usize]];
-            let block = self.read_block(e)?;
-            if block.block_hash() != e.hash || checks::check_block(&block, &self.params).is_err() {
+            let Ok(block) = self.read_block(e) else {
+                log_info!(
+                    "Verification error: ReadBlockFromDisk failed at {h}, hash={}",
+                    e.hash
+                );
+                return Ok(false);
+            };
+            if block.block_hash() != e.hash
+                || (level >= 1 && checks::check_block(&block, &self.params).is_err())
+            {
+                log_info!(
+                    "Verification error: found bad block at {h}, hash={}",
+                    e.hash
+                );
                 return Ok(false);
             }
-            if self.db.get_undo(&e.hash)?.is_none() {
-                return Ok(false);
+            if level >= 2 {
+                let inputs: usize = block.txdata.iter().skip(1).map(|t| t.input.len()).sum();
+                match self.db.get_undo(&e.hash)? {
+                    Some(undo) if undo.len() == inputs => {
+                        if level >= 3 && !self.disconnect_in_view(&block, h, undo, &mut view)? {
+                            log_info!(
+                                "Verification error: coin database inconsistencies found at {h}, hash={}",
+                                e.hash
+                            );
+                            return Ok(false);
+                        }
+                    }
+                    _ => {
+                        log_info!(
+                            "Verification error: found bad undo data at {h}, hash={}",
+                            e.hash
+                        );
+                        return Ok(false);
+                    }
+                }
+            }
+            if level >= 4 {
+                blocks.push((e.clone(), block));
+            }
+        }
+        for (e, block) in blocks.into_iter().rev() {
+            let lookup = |op: &OutPoint| match view.get(op) {
+                Some(c) => Ok(c.clone()),
+                None => Ok(self.db.get_coin(op)?),
+            };
+            let batch = match self.connect_block_on(&e, &block, lookup) {
+                Ok((batch, _)) => batch,
+                Err(ChainError::Invalid(err)) => {
+                    log_info!(
+                        "Verification error: found unconnectable block at {}, hash={} ({})",
+                        e.height,
+                        e.hash,
+                        err.reason
+                    );
+                    return Ok(false);
+                }
+                Err(other) => return Err(other),
+            };
+            for op in batch.spend_coins {
+                view.insert(op, None);
+            }
+            for (op, coin) in batch.add_coins {
+                view.insert(op, Some(coin));
             }
         }
         Ok(true)
+    }
+
+    /// Undoes `block` in `view` (over the database), last transaction first as Core's
+    /// `DisconnectBlock`: each one's outputs must be there and are removed, then the
+    /// coins it spent come back from `undo`. False if the coins disagree (Core's
+    /// `DISCONNECT_UNCLEAN`).
+    fn disconnect_in_view(
+        &self,
+        block: &Block,
+        height: u32,
+        undo: Vec<Coin>,
+        view: &mut HashMap<OutPoint, Option<Coin>>,
+    ) -> Result<bool, ChainError> {
+        let get = |op: &OutPoint, view: &HashMap<OutPoint, Option<Coin>>| match view.get(op) {
+            Some(c) => Ok::<_, ChainError>(c.clone()),
+            None => Ok(self.db.get_coin(op)?),
+        };
+        let mut clean = true;
+        let mut undo = undo.into_iter().rev();
+        for (i, tx) in block.txdata.iter().enumerate().rev() {
+            let txid = tx.compute_txid();
+            for (vout, out) in tx.output.iter().enumerate() {
+                if out.script_pubkey.is_op_return() || out.script_pubkey.len() > 10_000 {
+                    continue;
+                }
+                let op = OutPoint {
+                    txid,
+                    vout: vout as u32,
+                };
+                let current = get(&op, view)?;
+                clean &= current.is_some_and(|c| {
+                    c.output == *out && c.height == height && c.is_coinbase == (i == 0)
+                });
+                view.insert(op, None);
+            }
+            if i == 0 {
+                continue;
+            }
+            for input in tx.input.iter().rev() {
+                let Some(coin) = undo.next() else {
+                    return Ok(false);
+                };
+                let op = input.previous_output;
+                clean &= get(&op, view)?.is_none();
+                view.insert(op, Some(coin));
+            }
+        }
+        Ok(clean && undo.next().is_none())
     }
 
     /// `invalidateblock`: marks the block invalid, disconnects it if active, and moves to

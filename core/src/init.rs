@@ -53,6 +53,8 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
     "limitdescendantcount" Single "Do not accept transactions if any ancestor would have <n> or more in-mempool descendants (default: 25)",
     "limitdescendantsize" Single "Do not accept transactions if any ancestor would have more than <n> kilobytes of in-mempool descendants (default: 101)",
     "mocktime" Single "Replace actual time with UNIX epoch time (default: 0)",
+    "checkblocks" Single "How many blocks to check at startup (default: 6, 0 = all)",
+    "checklevel" Single "How thorough the block verification of -checkblocks is: 0-4 (default: 3)",
     "maxmempool" Single "Keep the transaction memory pool below <n> megabytes (default: 300)",
     "mempoolexpiry" Single "Do not keep transactions in the mempool longer than <n> hours (default: 336)",
     "txindex" Single "Maintain a full transaction index, used by the getrawtransaction rpc call (default: 0)",
@@ -474,9 +476,13 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
         .map_err(e)?;
     {
         let chain = node.chain();
-        let depth = 6.min(chain.height());
-        log_info!("Verifying last {depth} blocks at level 3");
-        if !chain.verify_chain(depth).map_err(e)? {
+        let level = args.get_int("checklevel", 3).map_err(e)?.clamp(0, 4);
+        let depth = match args.get_int("checkblocks", 6).map_err(e)? {
+            n if n <= 0 => chain.height(),
+            n => u32::try_from(n).unwrap_or(u32::MAX).min(chain.height()),
+        };
+        log_info!("Verifying last {depth} blocks at level {level}");
+        if !chain.verify_chain(level, depth).map_err(e)? {
             return Err(e("Corrupted block database detected."));
         }
     }

@@ -7,7 +7,7 @@ use bitcoin::{Amount, Block, OutPoint, ScriptBuf};
 use hashvive_core::chainparams::ChainParams;
 use hashvive_core::chainstate::ChainState;
 use hashvive_core::mining::{assemble_block, solve};
-use hashvive_core::storage::Coin;
+use hashvive_core::storage::{ChainDb, Coin, WriteBatch};
 
 fn mine_on(cs: &mut ChainState, script: u8, time_bump: i64) -> Block {
     let mut ctx = cs.next_block_context(0);
@@ -81,7 +81,34 @@ fn reorg_restores_utxo_set_and_survives_reopen() {
     cs.reconsider_block(&b[0].block_hash()).unwrap();
     assert_eq!(cs.tip().hash, b[2].block_hash());
     assert_eq!(utxos(&cs), on_b);
-    assert!(cs.verify_chain(100).unwrap());
+    for level in 0..=4 {
+        assert!(cs.verify_chain(level, 100).unwrap(), "level {level}");
+    }
+    let tip_coinbase = OutPoint {
+        txid: b[2].txdata[0].compute_txid(),
+        vout: 0,
+    };
+    drop(cs);
+
+    // A coin lost from the UTXO set: blocks and undo data still check out (levels 0 to
+    // 2), disconnecting in memory (3) and connecting again (4) find it.
+    let db = ChainDb::open(&dir.join("chainstate").join("chainstate.redb")).unwrap();
+    db.apply(&WriteBatch {
+        spend_coins: vec![tip_coinbase],
+        ..Default::default()
+    })
+    .unwrap();
+    drop(db);
+    let cs = ChainState::open(ChainParams::regtest(), &dir).unwrap();
+    for level in 0..=2 {
+        assert!(cs.verify_chain(level, 100).unwrap(), "level {level}");
+    }
+    assert!(!cs.verify_chain(3, 100).unwrap());
+    assert!(!cs.verify_chain(4, 100).unwrap());
+    assert!(
+        !cs.verify_chain(9, 1).unwrap(),
+        "levels above 4 are 4, as in Core"
+    );
     drop(cs);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -169,6 +169,8 @@ class MempoolTest(HashviveTestFramework):
         assert_raises_rpc_error(-27, "already in utxo set", rpc.sendrawtransaction, rich_child.hex())
         assert_raises_rpc_error(-25, "bad-txns-inputs-missingorspent", rpc.sendrawtransaction, cheap.hex())
         assert_equal(rpc.getrawtransaction(cheap.txid(), True, block["hash"])["in_active_chain"], True)
+        # A block spending its own outputs disconnects and reconnects cleanly in verifychain.
+        assert_equal(rpc.verifychain(4, 0), True)
 
         self.log("a reorg returns disconnected transactions to the mempool")
         rpc.invalidateblock(block["hash"])
