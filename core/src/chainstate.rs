@@ -53,9 +53,11 @@ pub struct Entry {
     pub n_tx: u32,
     /// Largest header time of this block and its ancestors (Core's `nTimeMax`).
     pub time_max: u32,
-    /// Tie-breaker between chains of equal work, kept in memory only: 0, or negative for
-    /// blocks given to `preciousblock` (the latest call is the most negative and wins).
-    pub precious: i64,
+    /// Core's `nSequenceId`, the tie-breaker between chains of equal work (the lowest
+    /// wins), kept in memory only: blocks loaded at start are 0, blocks whose data arrives
+    /// later count up from 1, and `preciousblock` gives negative values (the latest call
+    /// the most negative).
+    pub sequence_id: i64,
 }
 
 impl Entry {
@@ -149,6 +151,8 @@ pub struct ChainState {
     events: Vec<ChainEvent>,
     /// Last value handed out to a `preciousblock` entry.
     precious_counter: i64,
+    /// Last [`Entry::sequence_id`] given to a block whose data arrived.
+    next_sequence_id: i64,
     /// Whether `-txindex` is maintained.
     txindex: bool,
     /// Set once any block or header is stored off the tip; from then on every connect
@@ -175,6 +179,7 @@ impl ChainState {
             dirty: Vec::new(),
             events: Vec::new(),
             precious_counter: 0,
+            next_sequence_id: 0,
             txindex: false,
             side_blocks: false,
         };
@@ -197,7 +202,7 @@ impl ChainState {
                 pos: rec.pos,
                 n_tx: rec.n_tx,
                 time_max: prev_time_max.max(rec.header.time),
-                precious: 0,
+                sequence_id: 0,
             };
             cs.index.insert(hash, entry);
         }
@@ -238,7 +243,7 @@ impl ChainState {
             pos,
             n_tx: 1,
             time_max: genesis.header.time,
-            precious: 0,
+            sequence_id: 0,
         };
         let batch = WriteBatch {
             index: vec![entry.record()],
@@ -423,7 +428,7 @@ impl ChainState {
             pos: DiskPos { file: 0, pos: 0 },
             n_tx: block.txdata.len() as u32,
             time_max: tip.time_max.max(block.header.time),
-            precious: 0,
+            sequence_id: 0,
         };
         self.connect_block(&entry, block).map(|_| ())
     }
@@ -467,7 +472,7 @@ impl ChainState {
             pos: DiskPos { file: 0, pos: 0 },
             n_tx: 0,
             time_max: prev.time_max.max(header.time),
-            precious: 0,
+            sequence_id: 0,
         };
         self.index.insert(hash, entry);
         self.dirty.push(hash);
@@ -528,7 +533,10 @@ impl ChainState {
             pos,
             n_tx: block.txdata.len() as u32,
             time_max: prev.time_max.max(block.header.time),
-            precious: 0,
+            sequence_id: {
+                self.next_sequence_id += 1;
+                self.next_sequence_id
+            },
         };
         self.index.insert(hash, entry);
         self.dirty.push(hash);
@@ -788,13 +796,14 @@ impl ChainState {
         Ok(())
     }
 
-    /// The valid block with the most work (the current tip wins ties).
+    /// The valid block with the most work; among equal work the lowest sequence id (the
+    /// first received, or the latest `preciousblock`), and the tip among equals.
     fn best_candidate(&self) -> BlockHash {
         let tip = self.tip();
         let mut best = tip;
         for e in self.index.values() {
             let better = e.chain_work > best.chain_work
-                || (e.chain_work == best.chain_work && e.precious < best.precious);
+                || (e.chain_work == best.chain_work && e.sequence_id < best.sequence_id);
             if !e.is_failed() && better && self.connectable(e) {
                 best = e;
             }
@@ -849,7 +858,7 @@ impl ChainState {
         }
         self.precious_counter -= 1;
         let order = self.precious_counter;
-        self.index.get_mut(hash).expect("exists").precious = order;
+        self.index.get_mut(hash).expect("exists").sequence_id = order;
         self.activate_best_chain()
     }
 

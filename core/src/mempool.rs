@@ -24,6 +24,12 @@ const MAX_BLOCK_SIGOPS_COST: u64 = 80_000;
 const BLOCK_SIGOPS_RESERVED: u64 = 400;
 /// Most transactions one replacement may evict.
 const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+/// The transaction version that opts in to TRUC policy (Core's `TRUC_VERSION`).
+const TRUC_VERSION: i32 = 3;
+/// Largest TRUC transaction, in virtual bytes.
+const TRUC_MAX_VSIZE: u64 = 10_000;
+/// Largest TRUC transaction with an unconfirmed parent, in virtual bytes.
+const TRUC_CHILD_MAX_VSIZE: u64 = 1_000;
 /// Core's `DEFAULT_MAX_MEMPOOL_SIZE_MB` (`-maxmempool`).
 pub const DEFAULT_MAX_MEMPOOL_MB: u64 = 300;
 /// Core's `DEFAULT_MEMPOOL_EXPIRY_HOURS` (`-mempoolexpiry`).
@@ -134,6 +140,17 @@ impl Reject {
             format!("{}, {}", self.reason, self.details)
         }
     }
+}
+
+/// What a replacement would replace: the directly conflicting transactions, everything
+/// evicted with them, the new transaction's ancestors, and whether a TRUC sibling was
+/// added to the conflicts.
+#[derive(Clone, Copy)]
+struct Replacing<'a> {
+    conflicts: &'a [Txid],
+    evict: &'a HashSet<Txid>,
+    ancestors: &'a HashSet<Txid>,
+    sibling_eviction: bool,
 }
 
 /// The outcome of a successful acceptance.
@@ -762,8 +779,26 @@ impl Mempool {
                 ));
             }
         }
+        // TRUC (version 3): a child that would give its parent a second child may replace
+        // the first one instead, under the replacement rules (Core's sibling eviction).
+        let mut sibling_eviction = false;
+        if let Err((message, sibling)) = self.truc_checks(tx, vsize, &ancestors, &conflicts) {
+            let Some(sibling) = sibling else {
+                return Err(Reject::new("TRUC-violation", message));
+            };
+            conflicts.push(sibling);
+            evict.insert(sibling);
+            evict.extend(self.descendants(&sibling));
+            sibling_eviction = true;
+        }
         if !conflicts.is_empty() {
-            self.check_replacement(tx, &txid, fee, vsize, &conflicts, &evict, &ancestors)?;
+            let replacing = Replacing {
+                conflicts: &conflicts,
+                evict: &evict,
+                ancestors: &ancestors,
+                sibling_eviction,
+            };
+            self.check_replacement(tx, &txid, fee, vsize, &replacing)?;
         }
         verify_scripts(tx, &spent_outs, block_script_flags(next_height))
             .map_err(|e| Reject::new(e.reason, ""))?;
@@ -794,18 +829,113 @@ impl Mempool {
         })
     }
 
+    /// Core's `SingleTRUCChecks`: version 3 transactions spend only version 3 parents
+    /// (and the reverse), weigh at most 10,000 vB (1,000 vB as a child) and form
+    /// packages of at most one parent and one child. The error is Core's message, with
+    /// the existing child when replacing it may be considered instead.
+    fn truc_checks(
+        &self,
+        tx: &Transaction,
+        vsize: u64,
+        ancestors: &HashSet<Txid>,
+        direct_conflicts: &[Txid],
+    ) -> Result<(), (String, Option<Txid>)> {
+        let name = |t: &Transaction| format!("{} (wtxid={})", t.compute_txid(), t.compute_wtxid());
+        let is_truc = tx.version.0 == TRUC_VERSION;
+        for a in ancestors {
+            let parent = &self.entries[a].tx;
+            match (is_truc, parent.version.0 == TRUC_VERSION) {
+                (false, true) => {
+                    return Err((
+                        format!(
+                            "non-version=3 tx {} cannot spend from version=3 tx {}",
+                            name(tx),
+                            name(parent)
+                        ),
+                        None,
+                    ))
+                }
+                (true, false) => {
+                    return Err((
+                        format!(
+                            "version=3 tx {} cannot spend from non-version=3 tx {}",
+                            name(tx),
+                            name(parent)
+                        ),
+                        None,
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if !is_truc {
+            return Ok(());
+        }
+        if vsize > TRUC_MAX_VSIZE {
+            return Err((
+                format!(
+                    "version=3 tx {} is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes",
+                    name(tx)
+                ),
+                None,
+            ));
+        }
+        if ancestors.len() + 1 > 2 {
+            return Err((
+                format!("tx {} would have too many ancestors", name(tx)),
+                None,
+            ));
+        }
+        let Some(parent) = ancestors.iter().next() else {
+            return Ok(());
+        };
+        if vsize > TRUC_CHILD_MAX_VSIZE {
+            return Err((
+                format!(
+                    "version=3 child tx {} is too big: {vsize} > {TRUC_CHILD_MAX_VSIZE} virtual bytes",
+                    name(tx)
+                ),
+                None,
+            ));
+        }
+        let children = self.children(parent);
+        let with_descendants = self.descendants(parent).len() + 1;
+        let child_replaced = children.iter().any(|c| direct_conflicts.contains(c));
+        if with_descendants + 1 > 2 && !child_replaced {
+            let sibling = (with_descendants == 2 && children.len() == 1)
+                .then(|| children[0])
+                .filter(|c| self.ancestors(c).len() == 1);
+            return Err((
+                format!(
+                    "tx {} would exceed descendant count limit",
+                    name(&self.entries[parent].tx)
+                ),
+                sibling,
+            ));
+        }
+        Ok(())
+    }
+
     /// Full-RBF rules (BIP125 without signalling), with Core's messages.
-    #[allow(clippy::too_many_arguments)]
     fn check_replacement(
         &self,
         tx: &Transaction,
         txid: &Txid,
         fee: u64,
         vsize: u64,
-        conflicts: &[Txid],
-        evict: &HashSet<Txid>,
-        ancestors: &HashSet<Txid>,
+        replacing: &Replacing<'_>,
     ) -> Result<(), Reject> {
+        let Replacing {
+            conflicts,
+            evict,
+            ancestors,
+            sibling_eviction,
+        } = *replacing;
+        let insufficient = if sibling_eviction {
+            "insufficient fee (including sibling eviction)"
+        } else {
+            "insufficient fee"
+        };
         if evict.len() > MAX_REPLACEMENT_CANDIDATES {
             return Err(Reject::new("too many potential replacements", format!("rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENT_CANDIDATES})", evict.len())));
         }
@@ -835,7 +965,7 @@ impl Mempool {
             // Compare fee rates without rounding: fee / vsize > e.fee / e.vsize.
             if u128::from(fee) * u128::from(e.vsize) <= u128::from(e.fee) * u128::from(vsize) {
                 return Err(Reject::new(
-                    "insufficient fee",
+                    insufficient,
                     format!(
                         "rejecting replacement {txid}; new feerate {} <= old feerate {}",
                         rate_str(fee, vsize),
@@ -847,7 +977,7 @@ impl Mempool {
         let evicted_fees: u64 = evict.iter().map(|t| self.entries[t].fee).sum();
         if fee < evicted_fees {
             return Err(Reject::new(
-                "insufficient fee",
+                insufficient,
                 format!(
                     "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
                     btc(fee),
@@ -859,7 +989,7 @@ impl Mempool {
         let needed = fee_for(policy::INCREMENTAL_RELAY_FEE, vsize);
         if extra < needed {
             return Err(Reject::new(
-                "insufficient fee",
+                insufficient,
                 format!(
                     "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
                     btc(extra),

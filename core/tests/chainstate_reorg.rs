@@ -112,3 +112,24 @@ fn reorg_restores_utxo_set_and_survives_reopen() {
     drop(cs);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn equal_work_goes_to_the_chain_received_first() {
+    let dir = std::env::temp_dir().join(format!("hv-first-seen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cs = ChainState::open(ChainParams::regtest(), &dir).unwrap();
+    mine_on(&mut cs, 0x51, 0);
+    let a = mine_on(&mut cs, 0x52, 0);
+    cs.invalidate_block(&a.block_hash()).unwrap();
+    let b = mine_on(&mut cs, 0x53, 1);
+    assert_eq!(cs.tip().hash, b.block_hash());
+    // Both branches have the same work again: Core's nSequenceId prefers the block whose
+    // data came first.
+    cs.reconsider_block(&a.block_hash()).unwrap();
+    assert_eq!(cs.tip().hash, a.block_hash());
+    // preciousblock overrides arrival order.
+    cs.precious_block(&b.block_hash()).unwrap();
+    assert_eq!(cs.tip().hash, b.block_hash());
+    drop(cs);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -24,7 +24,10 @@ class MiscTest(HashviveTestFramework):
         rpc.invalidateblock(tip)
         other = rpc.generatetodescriptor(1, "raw(51)")[0]
         rpc.reconsiderblock(tip)
-        assert_equal(rpc.getbestblockhash(), other)  # equal work: the current tip stays
+        # Equal work: the block received first wins (Core's nSequenceId), not the tip.
+        assert_equal(rpc.getbestblockhash(), tip)
+        rpc.preciousblock(other)
+        assert_equal(rpc.getbestblockhash(), other)
         rpc.preciousblock(tip)
         assert_equal(rpc.getbestblockhash(), tip)
         rpc.preciousblock(other)
