@@ -736,6 +736,30 @@ impl Connection {
         }
     }
 
+    /// Wakes the peer's reader if it is parked, ahead of a call about to be sent: its
+    /// wake-up then overlaps the caller's remaining work, and the call finds it spinning.
+    /// One eventfd write when the peer's reader is parked, nothing otherwise, and nothing
+    /// on the socket transport.
+    pub fn prewake(&self) {
+        let Some(shm) = &self.inner.shm else { return };
+        let marked = match &self.inner.tx.lock().outbound {
+            Outbound::Ring(producer) => producer.prewake(),
+            Outbound::Socket(_) => false,
+        };
+        if marked {
+            sys::signal(shm.rings.fds[shm.outbound].data.as_fd());
+        }
+    }
+
+    /// Whether the peer's reader is parked on its eventfd, so that a frame sent now
+    /// costs it a wake-up. Always false on the socket transport.
+    pub fn peer_reader_parked(&self) -> bool {
+        match &self.inner.tx.lock().outbound {
+            Outbound::Ring(producer) => producer.consumer_parked(),
+            Outbound::Socket(_) => false,
+        }
+    }
+
     /// True once the connection has closed, for whatever reason.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
@@ -1173,6 +1197,9 @@ impl Inner {
         // outcome adapt the spin budget.
         let mut empty_since: Option<Instant> = None;
         let mut parked = false;
+        // Set when the peer woke us with nothing to read yet (`Connection::prewake`):
+        // its frame is on the way, so spin the full budget from then before parking.
+        let mut prewoken_at: Option<Instant> = None;
         let mut spins = 0u32;
         loop {
             match self.read_frame(guard) {
@@ -1198,10 +1225,15 @@ impl Inner {
             {
                 return None;
             }
-            let budget = self.spin_budget(wait);
-            if budget.is_zero() || parked {
+            let budget = match prewoken_at {
+                Some(_) if self.shm.is_some() => self.opts.spin,
+                Some(_) => Duration::ZERO,
+                None if parked => Duration::ZERO,
+                None => self.spin_budget(wait),
+            };
+            if budget.is_zero() {
                 empty_since.get_or_insert_with(Instant::now);
-                self.park_reader(guard);
+                prewoken_at = self.park_and_note_prewake(guard);
                 parked = true;
                 continue;
             }
@@ -1225,12 +1257,25 @@ impl Inner {
             // slower in that state). A yield with nothing else runnable returns at once.
             thread::yield_now();
             let since = *empty_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < budget {
+            if prewoken_at.unwrap_or(since).elapsed() < budget {
                 continue;
             }
-            self.park_reader(guard);
+            prewoken_at = self.park_and_note_prewake(guard);
             parked = true;
         }
+    }
+
+    /// Parks the leader; returns when it woke if the peer woke it ahead of a frame (a
+    /// `prewake`) and the frame is not there yet.
+    fn park_and_note_prewake(&self, guard: &mut ReaderGuard<'_>) -> Option<Instant> {
+        self.park_reader(guard);
+        let Inbound::Ring(consumer) = &guard.inbound else {
+            return None;
+        };
+        // Taken after every park, so that a hint whose frame came with it goes stale.
+        let prewoken = consumer.take_prewake();
+        (prewoken && !consumer.has_data() && !self.closed.load(Ordering::Acquire))
+            .then(Instant::now)
     }
 
     /// How long to spin before parking. Spinning on a socket would be a syscall per

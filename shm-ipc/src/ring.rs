@@ -39,6 +39,9 @@ const HEAD_OFFSET: usize = 0;
 const PRODUCER_WAITING_OFFSET: usize = 8;
 const TAIL_OFFSET: usize = 128;
 const WAKE_MODE_OFFSET: usize = 136;
+/// Set by the producer when it wakes a parked consumer ahead of a record
+/// (`Producer::prewake`); a hint only, taken by the consumer after each park.
+const PREWAKE_OFFSET: usize = 140;
 
 const TAG_DATA: u32 = u32::from_le_bytes(*b"DATA");
 const TAG_PAD: u32 = u32::from_le_bytes(*b"PAD!");
@@ -347,6 +350,25 @@ impl Producer {
         WakeMode::from_word(self.raw.word32(WAKE_MODE_OFFSET).load(Ordering::Relaxed))
     }
 
+    /// If the consumer is parked on its data eventfd, marks that a record is on its way
+    /// and returns true: the caller then signals the eventfd.
+    pub fn prewake(&self) -> bool {
+        fence(Ordering::SeqCst);
+        let mode = WakeMode::from_word(self.raw.word32(WAKE_MODE_OFFSET).load(Ordering::Relaxed));
+        if mode != WakeMode::ReaderParked {
+            return false;
+        }
+        self.raw.word32(PREWAKE_OFFSET).store(1, Ordering::Release);
+        true
+    }
+
+    /// Whether the consumer's reader is parked on its data eventfd.
+    pub fn consumer_parked(&self) -> bool {
+        fence(Ordering::SeqCst);
+        WakeMode::from_word(self.raw.word32(WAKE_MODE_OFFSET).load(Ordering::Relaxed))
+            == WakeMode::ReaderParked
+    }
+
     /// Announces that the producer is about to sleep until space frees. The caller must
     /// recheck with `grant` before sleeping.
     pub fn set_waiting_for_space(&self, waiting: bool) {
@@ -412,6 +434,11 @@ impl Consumer {
     /// True when a record may be waiting; cheap enough to spin on.
     pub fn has_data(&self) -> bool {
         self.raw.word64(HEAD_OFFSET).load(Ordering::Acquire) != self.read
+    }
+
+    /// Whether the producer woke us ahead of a record since the last call (clears it).
+    pub fn take_prewake(&self) -> bool {
+        self.raw.word32(PREWAKE_OFFSET).swap(0, Ordering::Acquire) != 0
     }
 
     /// Sets how the producer should wake us, followed by a SeqCst fence (see `Producer::publish`).

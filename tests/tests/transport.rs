@@ -390,3 +390,41 @@ fn a_peer_of_another_user_is_refused() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+#[test]
+fn prewake_gets_a_parked_peer_spinning_for_the_coming_frame() {
+    // A long spin budget (300 ms) on the peer makes its spinning observable from here,
+    // and a 10 s watchdog keeps it from waking by itself.
+    let (mut child, conn) =
+        spawn_peer(&["-ipcspin=300000", "-ipcparkms=10000"], Options::default());
+    echo_sizes(&conn, &[64]);
+    wait_for("the idle peer parks", || conn.peer_reader_parked());
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(conn.peer_reader_parked(), "nothing else wakes an idle peer");
+
+    conn.prewake();
+    wait_for("the prewoken peer spins", || !conn.peer_reader_parked());
+    wait_for("it parks again after its budget", || {
+        conn.peer_reader_parked()
+    });
+    // The hint is used up: a later stray wake-up does not spin again, and calls work.
+    echo_sizes(&conn, &[64, 4096]);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+
+    // No-op on the socket fallback.
+    let (mut child, conn) = spawn_peer(&["-ipcshm=0"], Options::default());
+    assert!(!conn.peer_reader_parked());
+    conn.prewake();
+    echo_sizes(&conn, &[64]);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}

@@ -26,6 +26,10 @@ pub struct JsonRequest {
 pub trait RpcActor: Send + Sync {
     /// Executes `request`.
     fn call(&self, request: &JsonRequest) -> Result<Value, RpcError>;
+
+    /// A call is probably coming: an actor in another process wakes up now, so that its
+    /// wake-up overlaps the node's parsing of the request.
+    fn prepare(&self) {}
 }
 
 /// A command to add to the node's RPC table.

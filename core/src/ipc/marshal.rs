@@ -14,7 +14,8 @@ use shm_ipc::Wire;
 
 use super::IpcContext;
 use crate::interfaces::{
-    BlockBytes, BlockRef, FeeEstimate, FoundBlock, Handler, JsonRequest, RemovalReason, RpcCommand,
+    BlockBytes, BlockRef, FeeEstimate, FoundBlock, Handler, JsonRequest, RemovalReason, RpcActor,
+    RpcCommand,
 };
 use crate::rpc::error::RpcError;
 
@@ -602,7 +603,26 @@ impl Unmarshal for RpcCommand {
             params: w.params.iter().map(|p| p.to_string()).collect(),
             help: w.help.to_string(),
             hidden: w.hidden,
-            actor: Unmarshal::from_wire(&w.actor, cx)?,
+            actor: Arc::new(PrewakingActor {
+                proxy: Unmarshal::from_wire(&w.actor, cx)?,
+                cx: Arc::clone(cx),
+            }),
         })
+    }
+}
+
+/// An RPC actor in the peer process whose `prepare` wakes the peer's reader.
+struct PrewakingActor {
+    proxy: Arc<dyn RpcActor>,
+    cx: Arc<IpcContext>,
+}
+
+impl RpcActor for PrewakingActor {
+    fn call(&self, request: &JsonRequest) -> Result<Value, RpcError> {
+        self.proxy.call(request)
+    }
+
+    fn prepare(&self) {
+        self.cx.conn().prewake();
     }
 }

@@ -106,6 +106,15 @@ impl ClientCommands {
             .collect()
     }
 
+    /// Readies the client that registered last (a wallet, for a `/wallet/` request) for
+    /// a call that is probably coming.
+    pub fn prepare_latest(&self) {
+        let latest = self.commands.read().last().map(|(_, c)| Arc::clone(c));
+        if let Some(command) = latest {
+            command.actor.prepare();
+        }
+    }
+
     /// The current registration of `name`.
     fn lookup(&self, name: &str) -> Option<Arc<RpcCommand>> {
         self.commands
@@ -336,6 +345,10 @@ impl RpcContext {
             .client_commands
             .lookup(method)
             .ok_or_else(|| RpcError::new(code::METHOD_NOT_FOUND, "Method not found"))?;
+        // A `/wallet/` request was readied by the server as soon as it arrived.
+        if wallet_name.is_none() {
+            command.actor.prepare();
+        }
         let request = JsonRequest {
             method: method.to_string(),
             params: checked_args(&command.params, params, || command.help.clone())?,

@@ -515,6 +515,11 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             );
         }
         let keep_alive = req.keep_alive;
+        if req.path.starts_with("/wallet/") {
+            // Wake an out-of-process wallet now: its wake-up overlaps our auth check and
+            // parsing instead of following them.
+            shared.ctx.client_commands.prepare_latest();
+        }
         if req.method != "POST" {
             write_response(
                 &mut writer,
