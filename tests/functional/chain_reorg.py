@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from test_framework.messages import dsha256, spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 
 class ReorgTest(HashviveTestFramework):
@@ -31,7 +31,7 @@ class ReorgTest(HashviveTestFramework):
         assert_equal(len(utxo_a["hash_serialized_3"]), 64)
         assert "hash_serialized_3" not in a.gettxoutsetinfo("none")
         assert_raises_rpc_error(-8, "'bogus' is not a valid hash_type", a.gettxoutsetinfo, "bogus")
-        cb = a.getblock(a.getblockhash(2), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(a, 2)
         spend = spend_op_true(cb, 0, 50 * 100_000_000)
         a.sendrawtransaction(spend.hex())
         losing = a.generatetoaddress(1, ADDR)[0]

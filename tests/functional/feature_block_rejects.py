@@ -26,7 +26,7 @@ from test_framework.messages import (
     spend_op_true,
 )
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
 # OP_1 OP_IF OP_1 OP_ELSE OP_CHECKSIG OP_ENDIF: spendable with an empty witness stack,
@@ -65,7 +65,7 @@ class BlockRejectsTest(HashviveTestFramework):
     def coin(self):
         """A fresh mature 50 BTC coinbase output (txid) paying P2WSH(OP_TRUE)."""
         self.next_coin += 1
-        return self.rpc.getblock(self.rpc.getblockhash(self.next_coin), 2)["tx"][0]["txid"]
+        return coinbase_txid(self.rpc, self.next_coin)
 
     def run_test(self):
         node = self.nodes[0]

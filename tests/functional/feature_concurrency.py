@@ -9,7 +9,7 @@ from decimal import Decimal
 from test_framework.authproxy import JSONRPCException
 from test_framework.messages import spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, coinbase_txid
 
 
 class ConcurrencyTest(HashviveTestFramework):
@@ -17,7 +17,7 @@ class ConcurrencyTest(HashviveTestFramework):
         node = self.nodes[0]
         node.start(["-rpcthreads=8"])
         node.generatetoaddress(150, ADDR)
-        coinbases = [node.getblock(node.getblockhash(h), 2)["tx"][0]["txid"] for h in range(1, 50)]
+        coinbases = [coinbase_txid(node, h) for h in range(1, 50)]
         stop = threading.Event()
         errors = []
         sent = []

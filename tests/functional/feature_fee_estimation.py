@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from test_framework.messages import P2WSH_OP_TRUE, spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 NO_DATA = ["Insufficient data or no feerate found"]
 FAN_OUT = 450
@@ -34,7 +34,7 @@ class FeeEstimationTest(HashviveTestFramework):
         assert_raises_rpc_error(-8, "Invalid estimate_mode parameter", rpc.estimatesmartfee, 2, "fast")
 
         self.log("fan a coinbase out into many P2WSH(OP_TRUE) coins")
-        cb = rpc.getblock(rpc.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(rpc, 1)
         each = (50 * 100_000_000 - 200_000) // FAN_OUT
         fan = spend_op_true(cb, 0, 50 * 100_000_000, outputs=[(each, P2WSH_OP_TRUE)] * FAN_OUT)
         rpc.sendrawtransaction(fan.hex())

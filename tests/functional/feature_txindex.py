@@ -4,7 +4,7 @@ disable; getrawtransaction and getindexinfo use it."""
 
 from test_framework.messages import spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 
 class TxIndexTest(HashviveTestFramework):
@@ -13,7 +13,7 @@ class TxIndexTest(HashviveTestFramework):
         node.start()
         rpc = node.rpc
         rpc.generatetoaddress(110, ADDR)
-        cb = rpc.getblock(rpc.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(rpc, 1)
         tx = spend_op_true(cb, 0, 50 * 100_000_000)
         rpc.sendrawtransaction(tx.hex())
         block = rpc.generatetoaddress(1, ADDR)[0]

@@ -7,15 +7,12 @@ from decimal import Decimal
 
 from test_framework.messages import OP_TRUE_SCRIPT, P2WSH_OP_TRUE, Tx, spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 COIN = 100_000_000
 
 
 class MempoolTest(HashviveTestFramework):
-    def coinbase(self, height):
-        return self.rpc.getblock(self.rpc.getblockhash(height), 2)["tx"][0]["txid"]
-
     def tma(self, tx, *extra):
         return self.rpc.testmempoolaccept([tx.hex()], *extra)[0]
 
@@ -35,7 +32,7 @@ class MempoolTest(HashviveTestFramework):
         rpc = self.rpc = node.rpc
         bare_op_true = rpc.generatetodescriptor(1, "raw(51)")[0]
         rpc.generatetoaddress(199, ADDR)
-        cb = [None] + [self.coinbase(h) for h in range(2, 61)]
+        cb = [None] + [coinbase_txid(rpc, h) for h in range(2, 61)]
 
         self.log("testmempoolaccept: allowed result shape")
         tx = spend_op_true(cb[1], 0, 50 * COIN, fee=1000)
@@ -48,7 +45,7 @@ class MempoolTest(HashviveTestFramework):
 
         self.log("testmempoolaccept: Core's reject reasons")
         self.assert_rejected(spend_op_true("11" * 32, 0, COIN), "missing-inputs")
-        young = self.coinbase(150)
+        young = coinbase_txid(rpc, 150)
         self.assert_rejected(spend_op_true(young, 0, 25 * COIN), "bad-txns-premature-spend-of-coinbase")
         self.assert_rejected(spend_op_true(cb[2], 0, 50 * COIN, fee=0), "min relay fee not met")
         self.assert_rejected(spend_op_true(cb[2], 0, 50 * COIN, fee=-1), "bad-txns-in-belowout")
@@ -67,7 +64,7 @@ class MempoolTest(HashviveTestFramework):
         bare = rpc.getblock(bare_op_true)["tx"][0]
         self.assert_rejected(spend_op_true(bare, 0, 50 * COIN, witness=[]), "bad-txns-nonstandard-inputs")
         self.assert_rejected(spend_op_true(cb[2], 0, 50 * COIN, witness=[b"x" * 81, bytes([0x51])]), "bad-witness-nonstandard")
-        relative = spend_op_true(self.coinbase(100), 0, 50 * COIN, sequence=200)
+        relative = spend_op_true(coinbase_txid(rpc, 100), 0, 50 * COIN, sequence=200)
         self.assert_rejected(relative, "non-BIP68-final")
         assert_raises_rpc_error(-8, "between 1 and 25", rpc.testmempoolaccept, [])
         assert_raises_rpc_error(-22, "TX decode failed", rpc.testmempoolaccept, ["00"])

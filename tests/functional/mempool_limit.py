@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from test_framework.messages import P2WSH_OP_TRUE, spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, coinbase_txid
 
 COIN = 100_000_000
 # 2000 P2WSH outputs: ~86 kvB, close to the standard size limit.
@@ -32,7 +32,7 @@ class MempoolLimitTest(HashviveTestFramework):
         node.start(["-maxmempool=5"])
         rpc = node.rpc
         rpc.generatetoaddress(130, ADDR)
-        cb = [None] + [rpc.getblock(rpc.getblockhash(h), 2)["tx"][0]["txid"] for h in range(1, 31)]
+        cb = [None] + [coinbase_txid(rpc, h) for h in range(1, 31)]
         info = rpc.getmempoolinfo()
         assert_equal(info["maxmempool"], 5_000_000)
         assert_equal(info["mempoolminfee"], Decimal("0.00001000"))
@@ -80,7 +80,7 @@ class MempoolLimitTest(HashviveTestFramework):
         rpc = node.rpc
         assert_equal(rpc.getrawmempool(), [])
         rpc.generatetoaddress(10, ADDR)
-        cb = [rpc.getblock(rpc.getblockhash(h), 2)["tx"][0]["txid"] for h in (31, 32, 33)]
+        cb = [coinbase_txid(rpc, h) for h in (31, 32, 33)]
         now = int(time.time())
         rpc.setmocktime(now)
         old_parent = spend_op_true(cb[0], 0, 50 * COIN)

@@ -5,7 +5,7 @@
 
 from test_framework.messages import P2WSH_OP_TRUE, spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, coinbase_txid
 
 COIN = 100_000_000
 
@@ -35,7 +35,7 @@ class MempoolOptionsTest(HashviveTestFramework):
         node.start()
         rpc = node.rpc
         rpc.generatetoaddress(120, ADDR)
-        cb = [None] + [rpc.getblock(rpc.getblockhash(h), 2)["tx"][0]["txid"] for h in range(1, 11)]
+        cb = [None] + [coinbase_txid(rpc, h) for h in range(1, 11)]
         value = 50 * COIN
 
         def with_outputs(*outs):

@@ -6,7 +6,7 @@ import os
 
 from test_framework.messages import spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, coinbase_txid
 
 
 class MempoolPersistTest(HashviveTestFramework):
@@ -15,7 +15,7 @@ class MempoolPersistTest(HashviveTestFramework):
         node.start()
         rpc = node.rpc
         rpc.generatetoaddress(110, ADDR)
-        cb = [rpc.getblock(rpc.getblockhash(h), 2)["tx"][0]["txid"] for h in (1, 2, 3)]
+        cb = [coinbase_txid(rpc, h) for h in (1, 2, 3)]
         parent = spend_op_true(cb[0], 0, 50 * 100_000_000)
         child = spend_op_true(parent.txid(), 0, 50 * 100_000_000 - 1000)
         for tx in (parent, child):

@@ -4,7 +4,7 @@ child, and sibling eviction, all refused as TRUC-violation with Core's messages.
 
 from test_framework.messages import OP_TRUE_SCRIPT, P2WSH_OP_TRUE, Tx
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 COIN = 100_000_000
 
@@ -25,7 +25,7 @@ class MempoolTrucTest(HashviveTestFramework):
         node.start()
         rpc = node.rpc
         rpc.generatetoaddress(110, ADDR)
-        cb = [None] + [rpc.getblock(rpc.getblockhash(h), 2)["tx"][0]["txid"] for h in range(1, 8)]
+        cb = [None] + [coinbase_txid(rpc, h) for h in range(1, 8)]
         value = 50 * COIN
 
         def rejected(tx, message):

@@ -8,7 +8,7 @@ import time
 from test_framework.messages import spend_op_true
 from test_framework.test_framework import HashviveTestFramework
 from test_framework.util import (ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error,
-                                 wait_until)
+                                 wait_until, coinbase_txid)
 
 COIN = 100_000_000
 
@@ -96,7 +96,7 @@ class P2PConnectionsTest(HashviveTestFramework):
         self.sync_blocks()
         peer = [p for p in n0.getpeerinfo() if p["subver"].endswith("(testnode1)/")][0]
         assert_equal(peer["relaytxes"], False)
-        cb = n0.getblock(n0.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(n0, 1)
         txid = n0.sendrawtransaction(spend_op_true(cb, 0, 50 * COIN).hex())
         wait_until(lambda: n2.getrawmempool() == [txid], what="relay to node2")
         time.sleep(0.5)

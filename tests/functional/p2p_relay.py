@@ -8,7 +8,7 @@ from test_framework.messages import dsha256, spend_op_true
 from test_framework.p2p import (MSG_BLOCK, MSG_TX, MSG_WITNESS_BLOCK, MSG_WITNESS_TX, MSG_WTX, P2PConnection,
                                 inv_payload, parse_inv, read_compact_size)
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, wait_until
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, wait_until, coinbase_txid
 
 COIN = 100_000_000
 
@@ -70,7 +70,7 @@ class P2PRelayTest(HashviveTestFramework):
         n0.generatetoaddress(100, ADDR)
 
         self.log("an orphan is held and its parent requested from the sender")
-        cb = n0.getblock(n0.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(n0, 1)
         parent = spend_op_true(cb, 0, 50 * COIN, fee=1000)
         child = spend_op_true(parent.txid(), 0, 50 * COIN - 1000, fee=1000)
         p.send("tx", child.serialize())
@@ -88,14 +88,14 @@ class P2PRelayTest(HashviveTestFramework):
         assert_equal(got, {(MSG_TX, parent.txid()), (MSG_TX, child.txid())})
 
         self.log("inv(wtxid) -> getdata -> tx; announced to others by wtxid or txid")
-        cb2 = n0.getblock(n0.getblockhash(2), 2)["tx"][0]["txid"]
+        cb2 = coinbase_txid(n0, 2)
         tx = spend_op_true(cb2, 0, 50 * COIN, fee=1000)
         p.send("inv", inv_payload([(MSG_WTX, wtxid(tx))]))
         assert_equal(parse_inv(p.wait_for("getdata")), [(MSG_WTX, wtxid(tx))])
         p.send("tx", tx.serialize())
         assert_equal(self.wait_inv(q, MSG_TX), [(MSG_TX, tx.txid())])
         assert tx.txid() in n0.getrawmempool()
-        tx2 = spend_op_true(n0.getblock(n0.getblockhash(3), 2)["tx"][0]["txid"], 0, 50 * COIN, fee=1000)
+        tx2 = spend_op_true(coinbase_txid(n0, 3), 0, 50 * COIN, fee=1000)
         n0.sendrawtransaction(tx2.hex())
         assert_equal(self.wait_inv(p, MSG_WTX), [(MSG_WTX, wtxid(tx2))])
         p.send("getdata", inv_payload([(MSG_WTX, wtxid(tx2))]))
@@ -110,7 +110,7 @@ class P2PRelayTest(HashviveTestFramework):
         self.connect_nodes(1, 0)
         self.sync_blocks()
         self.disconnect_nodes(1, 0)
-        cb4 = n1.getblock(n1.getblockhash(4), 2)["tx"][0]["txid"]
+        cb4 = coinbase_txid(n1, 4)
         parent2 = spend_op_true(cb4, 0, 50 * COIN, fee=1000)
         n1.sendrawtransaction(parent2.hex())
         block = n1.generatetoaddress(1, ADDR)[0]

@@ -6,7 +6,7 @@ and unsolicited blocks from a Python peer are accepted."""
 from test_framework.messages import spend_op_true
 from test_framework.p2p import P2PConnection
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, wait_until
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, wait_until, coinbase_txid
 
 COIN = 100_000_000
 
@@ -26,7 +26,7 @@ class P2PReorgTest(HashviveTestFramework):
         self.log("disconnect; node0 mines 2 blocks confirming a transaction, node1 mines 4")
         self.disconnect_nodes(0, 1)
         assert_equal((n0.getconnectioncount(), n1.getconnectioncount()), (0, 0))
-        cb = n0.getblock(n0.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(n0, 1)
         txid = n0.sendrawtransaction(spend_op_true(cb, 0, 50 * COIN, fee=3000).hex())
         short = n0.generatetoaddress(2, ADDR)
         assert txid in n0.getblock(short[0])["tx"]

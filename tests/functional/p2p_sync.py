@@ -6,7 +6,7 @@ ping have Core's shapes."""
 
 from test_framework.messages import spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_greater_than, wait_until
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_greater_than, wait_until, coinbase_txid
 
 COIN = 100_000_000
 
@@ -81,7 +81,7 @@ class P2PSyncTest(HashviveTestFramework):
                    what="pongs after ping RPC")
 
         self.log("a transaction sent to node2 reaches node1 and node0")
-        cb = n0.getblock(n0.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(n0, 1)
         tx = spend_op_true(cb, 0, 50 * COIN, fee=2000)
         txid = n2.sendrawtransaction(tx.hex())
         self.sync_mempools()

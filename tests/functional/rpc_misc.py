@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from test_framework.messages import spend_op_true
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 
 KEY1 = "02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5"
 KEY2 = "03774ae7f858a9411e5ef4246b70c65aac5649980be5c17891bbec17895da008cb"
@@ -54,7 +54,7 @@ class MiscTest(HashviveTestFramework):
 
         self.log("getblocktemplate")
         assert_raises_rpc_error(-8, "segwit rule set", rpc.getblocktemplate)
-        cb = rpc.getblock(rpc.getblockhash(1), 2)["tx"][0]["txid"]
+        cb = coinbase_txid(rpc, 1)
         tx = spend_op_true(cb, 0, 50 * 100_000_000, fee=5000)
         rpc.sendrawtransaction(tx.hex())
         child = spend_op_true(tx.txid(), 0, 50 * 100_000_000 - 5000, fee=5000)

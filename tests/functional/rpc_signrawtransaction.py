@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from test_framework.key import pubkey_hex, wif
 from test_framework.test_framework import HashviveTestFramework
-from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error
+from test_framework.util import ADDRESS_BCRT1_P2WSH_OP_TRUE as ADDR, assert_equal, assert_raises_rpc_error, coinbase_txid
 from test_framework.messages import spend_op_true
 
 
@@ -65,7 +65,7 @@ class SignTest(HashviveTestFramework):
         self.log("2-of-2 P2WSH multisig, signed in two steps with prevtxs")
         ms = rpc.createmultisig(2, [pk1, pk2], "bech32")
         ms_spk = rpc.validateaddress(ms["address"])["scriptPubKey"]
-        fund_cb = rpc.getblock(rpc.getblockhash(6), 2)["tx"][0]["txid"]
+        fund_cb = coinbase_txid(rpc, 6)
         fund = spend_op_true(fund_cb, 0, 50 * 100_000_000, outputs=[(50 * 100_000_000 - 10_000, bytes.fromhex(ms_spk))])
         rpc.sendrawtransaction(fund.hex())
         prev = [{"txid": fund.txid(), "vout": 0, "scriptPubKey": ms_spk, "witnessScript": ms["redeemScript"], "amount": Decimal("49.9999")}]

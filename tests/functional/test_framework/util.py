@@ -61,3 +61,8 @@ def p2p_port(n):
     the RPC ports and below the kernel's ephemeral ports."""
     assert n < MAX_NODES
     return 4000 + (os.getpid() % 2000) * MAX_NODES + n
+
+
+def coinbase_txid(rpc, height):
+    """The txid of the coinbase of the active chain's block at `height`."""
+    return rpc.getblock(rpc.getblockhash(height), 2)["tx"][0]["txid"]
