@@ -3,7 +3,9 @@
 //! limit with its rolling minimum fee, expiry, and selection of transactions for new
 //! blocks by ancestor fee rate.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use bitcoin::hashes::Hash;
 
 use bitcoin::{OutPoint, Transaction, TxOut, Txid, Wtxid};
 
@@ -212,6 +214,8 @@ pub enum PoolEvent {
 #[derive(Debug, Default, Clone)]
 pub struct Mempool {
     entries: HashMap<Txid, Entry>,
+    /// Entries by entry time, so that expiry looks only at the old ones.
+    by_time: BTreeSet<(i64, Txid)>,
     spenders: HashMap<OutPoint, Txid>,
     /// Counts additions and removals (`getrawmempool` `mempool_sequence`).
     sequence: u64,
@@ -234,6 +238,7 @@ impl Mempool {
     pub fn new(min_relay_fee: u64) -> Self {
         Mempool {
             entries: HashMap::new(),
+            by_time: BTreeSet::new(),
             spenders: HashMap::new(),
             sequence: 0,
             events: None,
@@ -300,10 +305,9 @@ impl Mempool {
     /// descendants.
     fn expire(&mut self, cutoff: i64) -> usize {
         let old: Vec<Txid> = self
-            .entries
-            .values()
-            .filter(|e| e.time < cutoff)
-            .map(|e| e.txid)
+            .by_time
+            .range(..(cutoff, Txid::all_zeros()))
+            .map(|(_, txid)| *txid)
             .collect();
         let mut gone: HashSet<Txid> = HashSet::new();
         for txid in &old {
@@ -459,6 +463,8 @@ impl Mempool {
     /// Sets when a transaction entered the pool (`mempool.dat` keeps it across restarts).
     pub fn set_entry_time(&mut self, txid: &Txid, time: i64) {
         if let Some(e) = self.entries.get_mut(txid) {
+            self.by_time.remove(&(e.time, *txid));
+            self.by_time.insert((time, *txid));
             e.time = time;
         }
     }
@@ -482,11 +488,13 @@ impl Mempool {
             self.spenders.insert(input.previous_output, entry.txid);
         }
         self.usage += entry.usage();
+        self.by_time.insert((entry.time, entry.txid));
         self.entries.insert(entry.txid, entry);
     }
 
     fn remove_one(&mut self, txid: &Txid, reason: RemovalReason) -> Option<Entry> {
         let e = self.entries.remove(txid)?;
+        self.by_time.remove(&(e.time, *txid));
         self.usage -= e.usage();
         self.sequence += 1;
         if let Some(events) = &mut self.events {
@@ -538,6 +546,7 @@ impl Mempool {
             .collect();
         self.sequence += keyed.len() as u64;
         self.entries.clear();
+        self.by_time.clear();
         self.spenders.clear();
         self.usage = 0;
         keyed.sort_by_key(|(depth, time, _)| (*depth, *time));
