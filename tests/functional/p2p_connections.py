@@ -136,6 +136,16 @@ class P2PConnectionsTest(HashviveTestFramework):
         n1.addnode(self.addr(2), "onetry")
         wait_until(lambda: n2.getconnectioncount() == 2, what="listening because of -bind")
 
+        self.log("-listen=0 takes no inbound peers; -connect=0 dials nobody but still listens")
+        self.restart(1, ["-listen=0"])
+        n2.addnode(self.addr(1), "onetry")
+        time.sleep(0.5)
+        assert_equal(n1.getconnectioncount(), 0)
+        self.restart(1, ["-connect=0"])
+        n2.addnode(self.addr(1), "onetry")
+        wait_until(lambda: n1.getconnectioncount() == 1, what="inbound with -connect=0")
+        assert all(p["inbound"] for p in n1.getpeerinfo())
+
         self.log("init errors: unsafe -uacomment, P2P port in use")
         n1.stop()
         code, _, err = n1.run_expect_failure(["-uacomment=bad<chars>"])
