@@ -16,7 +16,7 @@ use super::db::{WalletDb, Write};
 use super::encryption::{self, MasterKey};
 use super::keys::{OutputType, WalletDescriptor};
 use crate::interfaces::{
-    BlockBytes, BlockRef, Chain, FoundBlock, Handler, Notifications, RemovalReason,
+    BlockBytes, BlockRef, Chain, FeeEstimate, FoundBlock, Handler, Notifications, RemovalReason,
 };
 
 /// How often (in blocks) a rescan asks the node whether it is shutting down.
@@ -266,8 +266,15 @@ pub struct Wallet {
     pub send_lock: Mutex<()>,
     /// `settxfee` for this wallet, sat/kvB (overrides `-paytxfee`; 0 unsets it).
     pub pay_tx_fee: Mutex<Option<u64>>,
+    /// Smart fee estimates asked at the tip the wallet last processed, by target and
+    /// mode. The node's estimator changes only when it processes a block, so they hold
+    /// until the next one; a send then needs no round trip for its fee.
+    fee_estimates: Mutex<FeeEstimates>,
     handler: Mutex<Option<Handler>>,
 }
+
+/// Estimates by target and mode, and the tip they were asked at.
+type FeeEstimates = (Option<BlockHash>, HashMap<(u32, bool), FeeEstimate>);
 
 fn now() -> i64 {
     crate::time::now()
@@ -590,6 +597,7 @@ impl Wallet {
             abort_rescan: AtomicBool::new(false),
             send_lock: Mutex::new(()),
             pay_tx_fee: Mutex::new(None),
+            fee_estimates: Mutex::new((None, HashMap::new())),
             handler: Mutex::new(None),
         })
     }
@@ -626,6 +634,29 @@ impl Wallet {
             self.abort_rescan.store(true, Ordering::SeqCst);
         }
         scanning.is_some()
+    }
+
+    /// `Chain::estimate_fee`, answered from the cache while the wallet's tip stays the
+    /// same (see `fee_estimates`).
+    pub fn estimate_fee(&self, target: u32, conservative: bool) -> FeeEstimate {
+        let Some((tip, _)) = self.state().last_block else {
+            return self.chain.estimate_fee(target, conservative);
+        };
+        {
+            let mut cache = self.fee_estimates.lock();
+            if cache.0 != Some(tip) {
+                *cache = (Some(tip), HashMap::new());
+            }
+            if let Some(hit) = cache.1.get(&(target, conservative)) {
+                return *hit;
+            }
+        }
+        let answer = self.chain.estimate_fee(target, conservative);
+        let mut cache = self.fee_estimates.lock();
+        if cache.0 == Some(tip) {
+            cache.1.insert((target, conservative), answer);
+        }
+        answer
     }
 
     /// The script of output `op`, when the wallet has its transaction.

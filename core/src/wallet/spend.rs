@@ -200,7 +200,7 @@ impl Wallet {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_CONFIRM_TARGET)
         });
-        let est = self.chain.estimate_fee(target, opts.conservative);
+        let est = self.estimate_fee(target, opts.conservative);
         let rate = match est.fee_rate {
             Some(r) => r,
             None => match setting_rate(self, "fallbackfee").filter(|r| *r > 0) {

@@ -31,6 +31,8 @@ struct FakeChain {
     broadcast: Mutex<Vec<Transaction>>,
     /// Held by a test to stall `find_block`, so a rescan is caught midway.
     stall: Mutex<()>,
+    /// Calls of `estimate_fee`.
+    estimates: Mutex<u32>,
 }
 
 impl Chain for FakeChain {
@@ -83,6 +85,7 @@ impl Chain for FakeChain {
         (0, 0)
     }
     fn estimate_fee(&self, _target: u32, _conservative: bool) -> FeeEstimate {
+        *self.estimates.lock() += 1;
         FeeEstimate {
             fee_rate: Some(2000),
             returned_target: 2,
@@ -270,6 +273,26 @@ fn abortrescan_stops_a_running_rescan() {
     assert!(!f.wallet.request_rescan_abort());
     // The next rescan starts afresh and runs to the tip.
     assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
+}
+
+#[test]
+fn fee_estimates_are_asked_once_per_tip_target_and_mode() {
+    let f = fixture("estimates");
+    let asked = || *f.chain.estimates.lock();
+    // Before the wallet has processed a block, every call goes to the chain.
+    f.wallet.estimate_fee(6, false);
+    f.wallet.estimate_fee(6, false);
+    assert_eq!(asked(), 2);
+    f.connect(&f.other, vec![]);
+    for _ in 0..3 {
+        assert_eq!(f.wallet.estimate_fee(6, false).fee_rate, Some(2000));
+    }
+    f.wallet.estimate_fee(6, true);
+    f.wallet.estimate_fee(2, true);
+    assert_eq!(asked(), 5, "one call per target and mode at a tip");
+    f.connect(&f.other, vec![]);
+    f.wallet.estimate_fee(6, false);
+    assert_eq!(asked(), 6, "a new block asks again");
 }
 
 #[test]
