@@ -862,13 +862,18 @@ impl ChainState {
         self.activate_best_chain()
     }
 
-    /// Core's `VerifyDB` over the top `depth` blocks at `level` (clamped to 0..=4): 0
-    /// reads each block, 1 checks it, 2 checks its undo data, 3 disconnects the blocks in
-    /// memory and checks the UTXO set agrees, 4 connects them again in memory with full
-    /// validation. Nothing on disk changes.
-    pub fn verify_chain(&self, level: i64, depth: u32) -> Result<bool, ChainError> {
+    /// Core's `VerifyDB` over the top `depth` blocks (all of them when `depth` is 0 or
+    /// less) at `level` (clamped to 0..=4): 0 reads each block, 1 checks it, 2 checks its
+    /// undo data, 3 disconnects the blocks in memory and checks the UTXO set agrees, 4
+    /// connects them again in memory with full validation. Nothing on disk changes.
+    pub fn verify_chain(&self, level: i64, depth: i64) -> Result<bool, ChainError> {
         let level = level.clamp(0, 4);
         let top = self.height();
+        let depth = match u32::try_from(depth) {
+            Ok(d) if d > 0 => d.min(top),
+            _ => top,
+        };
+        log_info!("Verifying last {depth} blocks at level {level}");
         let bottom = top.saturating_sub(depth.saturating_sub(1)).max(1);
         // Coins as they are after disconnecting down to the current block: `None` spent.
         let mut view: HashMap<OutPoint, Option<Coin>> = HashMap::new();
@@ -917,10 +922,7 @@ impl ChainState {
             }
         }
         for (e, block) in blocks.into_iter().rev() {
-            let lookup = |op: &OutPoint| match view.get(op) {
-                Some(c) => Ok(c.clone()),
-                None => Ok(self.db.get_coin(op)?),
-            };
+            let lookup = |op: &OutPoint| self.view_coin(&view, op);
             let batch = match self.connect_block_on(&e, &block, lookup) {
                 Ok((batch, _)) => batch,
                 Err(ChainError::Invalid(err)) => {
@@ -944,6 +946,18 @@ impl ChainState {
         Ok(true)
     }
 
+    /// The coin at `op` in `view`, a layer of changes (`None`: spent) over the database.
+    fn view_coin(
+        &self,
+        view: &HashMap<OutPoint, Option<Coin>>,
+        op: &OutPoint,
+    ) -> Result<Option<Coin>, ChainError> {
+        match view.get(op) {
+            Some(c) => Ok(c.clone()),
+            None => Ok(self.db.get_coin(op)?),
+        }
+    }
+
     /// Undoes `block` in `view` (over the database), last transaction first as Core's
     /// `DisconnectBlock`: each one's outputs must be there and are removed, then the
     /// coins it spent come back from `undo`. False if the coins disagree (Core's
@@ -955,10 +969,6 @@ impl ChainState {
         undo: Vec<Coin>,
         view: &mut HashMap<OutPoint, Option<Coin>>,
     ) -> Result<bool, ChainError> {
-        let get = |op: &OutPoint, view: &HashMap<OutPoint, Option<Coin>>| match view.get(op) {
-            Some(c) => Ok::<_, ChainError>(c.clone()),
-            None => Ok(self.db.get_coin(op)?),
-        };
         let mut clean = true;
         let mut undo = undo.into_iter().rev();
         for (i, tx) in block.txdata.iter().enumerate().rev() {
@@ -971,7 +981,7 @@ impl ChainState {
                     txid,
                     vout: vout as u32,
                 };
-                let current = get(&op, view)?;
+                let current = self.view_coin(view, &op)?;
                 clean &= current.is_some_and(|c| {
                     c.output == *out && c.height == height && c.is_coinbase == (i == 0)
                 });
@@ -985,7 +995,7 @@ impl ChainState {
                     return Ok(false);
                 };
                 let op = input.previous_output;
-                clean &= get(&op, view)?.is_none();
+                clean &= self.view_coin(view, &op)?.is_none();
                 view.insert(op, Some(coin));
             }
         }

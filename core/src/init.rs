@@ -475,14 +475,9 @@ fn run(argv: Vec<String>, host: &mut dyn WalletHost) -> Result<(), String> {
         .set_txindex(args.get_bool("txindex", false))
         .map_err(e)?;
     {
-        let chain = node.chain();
-        let level = args.get_int("checklevel", 3).map_err(e)?.clamp(0, 4);
-        let depth = match args.get_int("checkblocks", 6).map_err(e)? {
-            n if n <= 0 => chain.height(),
-            n => u32::try_from(n).unwrap_or(u32::MAX).min(chain.height()),
-        };
-        log_info!("Verifying last {depth} blocks at level {level}");
-        if !chain.verify_chain(level, depth).map_err(e)? {
+        let level = args.get_int("checklevel", 3).map_err(e)?;
+        let depth = args.get_int("checkblocks", 6).map_err(e)?;
+        if !node.chain().verify_chain(level, depth).map_err(e)? {
             return Err(e("Corrupted block database detected."));
         }
     }

@@ -155,6 +155,17 @@ struct Replacing<'a> {
     sibling_eviction: bool,
 }
 
+/// The package `trim_to_size` would evict next: the score it is ranked by (the better
+/// of its root's own and the package's fee rate, as fee and size), the root's entry
+/// time, and the package with its total fee and size.
+struct Eviction {
+    score: (u64, u64),
+    time: i64,
+    package: HashSet<Txid>,
+    fee: u64,
+    size: u64,
+}
+
 /// The outcome of a successful acceptance.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -326,7 +337,7 @@ impl Mempool {
     fn trim_to_size(&mut self, max_bytes: u64) -> usize {
         let mut evicted = 0;
         while !self.entries.is_empty() && self.usage > max_bytes {
-            let mut worst: Option<(u64, u64, i64, HashSet<Txid>)> = None;
+            let mut worst: Option<Eviction> = None;
             for e in self.entries.values() {
                 let desc = self.descendants(&e.txid);
                 let fee = e.fee + desc.iter().map(|d| self.entries[d].fee).sum::<u64>();
@@ -341,26 +352,34 @@ impl Mempool {
                 };
                 let lower = match &worst {
                     None => true,
-                    Some((wf, ws, wt, ..)) => {
+                    Some(w) => {
+                        let (wf, ws) = w.score;
                         let (a, b) = (
-                            u128::from(f) * u128::from(*ws),
-                            u128::from(*wf) * u128::from(s),
+                            u128::from(f) * u128::from(ws),
+                            u128::from(wf) * u128::from(s),
                         );
                         // Among equals the newest goes first.
-                        a < b || (a == b && e.time > *wt)
+                        a < b || (a == b && e.time > w.time)
                     }
                 };
                 if lower {
                     let mut package = desc;
                     package.insert(e.txid);
-                    worst = Some((f, s, e.time, package));
+                    worst = Some(Eviction {
+                        score: (f, s),
+                        time: e.time,
+                        package,
+                        fee,
+                        size,
+                    });
                 }
             }
-            let Some((_, _, _, package)) = worst else {
+            let Some(Eviction {
+                package, fee, size, ..
+            }) = worst
+            else {
                 break;
             };
-            let fee: u64 = package.iter().map(|t| self.entries[t].fee).sum();
-            let size: u64 = package.iter().map(|t| self.entries[t].vsize).sum();
             // Core's `CFeeRate(fee, size)` truncates.
             let removed_rate = ((fee * 1000) / size.max(1) + policy::INCREMENTAL_RELAY_FEE) as f64;
             if removed_rate > self.rolling_min_fee {
@@ -853,28 +872,20 @@ impl Mempool {
         let is_truc = tx.version.0 == TRUC_VERSION;
         for a in ancestors {
             let parent = &self.entries[a].tx;
-            match (is_truc, parent.version.0 == TRUC_VERSION) {
-                (false, true) => {
-                    return Err((
-                        format!(
-                            "non-version=3 tx {} cannot spend from version=3 tx {}",
-                            name(tx),
-                            name(parent)
-                        ),
-                        None,
-                    ))
-                }
-                (true, false) => {
-                    return Err((
-                        format!(
-                            "version=3 tx {} cannot spend from non-version=3 tx {}",
-                            name(tx),
-                            name(parent)
-                        ),
-                        None,
-                    ))
-                }
-                _ => {}
+            if (parent.version.0 == TRUC_VERSION) != is_truc {
+                let (this, other) = if is_truc {
+                    ("version=3", "non-version=3")
+                } else {
+                    ("non-version=3", "version=3")
+                };
+                return Err((
+                    format!(
+                        "{this} tx {} cannot spend from {other} tx {}",
+                        name(tx),
+                        name(parent)
+                    ),
+                    None,
+                ));
             }
         }
         if !is_truc {

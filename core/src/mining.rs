@@ -9,6 +9,7 @@ use bitcoin::{
 };
 
 use crate::chainparams::ChainParams;
+use crate::validation::checks::WITNESS_COMMITMENT_HEADER;
 
 /// What a new block builds on.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +68,7 @@ pub fn assemble_block(
     };
     let witness_root = block.witness_root().expect("block has a coinbase");
     let commitment = Block::compute_witness_commitment(&witness_root, &[0u8; 32]);
-    let mut commit_script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+    let mut commit_script = WITNESS_COMMITMENT_HEADER.to_vec();
     commit_script.extend_from_slice(commitment.as_byte_array());
     block.txdata[0].output.push(TxOut {
         value: Amount::ZERO,

@@ -346,6 +346,11 @@ impl Producer {
         self.raw
             .word64(HEAD_OFFSET)
             .store(self.head, Ordering::Release);
+        self.consumer_wake_mode()
+    }
+
+    /// How the consumer wants to be woken, read after a SeqCst fence.
+    fn consumer_wake_mode(&self) -> WakeMode {
         fence(Ordering::SeqCst);
         WakeMode::from_word(self.raw.word32(WAKE_MODE_OFFSET).load(Ordering::Relaxed))
     }
@@ -353,9 +358,7 @@ impl Producer {
     /// If the consumer is parked on its data eventfd, marks that a record is on its way
     /// and returns true: the caller then signals the eventfd.
     pub fn prewake(&self) -> bool {
-        fence(Ordering::SeqCst);
-        let mode = WakeMode::from_word(self.raw.word32(WAKE_MODE_OFFSET).load(Ordering::Relaxed));
-        if mode != WakeMode::ReaderParked {
+        if !self.consumer_parked() {
             return false;
         }
         self.raw.word32(PREWAKE_OFFSET).store(1, Ordering::Release);
@@ -364,9 +367,7 @@ impl Producer {
 
     /// Whether the consumer's reader is parked on its data eventfd.
     pub fn consumer_parked(&self) -> bool {
-        fence(Ordering::SeqCst);
-        WakeMode::from_word(self.raw.word32(WAKE_MODE_OFFSET).load(Ordering::Relaxed))
-            == WakeMode::ReaderParked
+        self.consumer_wake_mode() == WakeMode::ReaderParked
     }
 
     /// Announces that the producer is about to sleep until space frees. The caller must

@@ -24,6 +24,12 @@ class P2PConnectionsTest(HashviveTestFramework):
         with open(self.nodes[i].debug_log) as f:
             return f.read()
 
+    def onetry_refused(self, frm, to, count):
+        """Node `frm` tries node `to` once; `to` still has `count` connections after 0.5 s."""
+        self.nodes[frm].addnode(self.addr(to), "onetry")
+        time.sleep(0.5)
+        assert_equal(self.nodes[to].getconnectioncount(), count)
+
     def restart(self, i, args=()):
         self.nodes[i].stop()
         self.nodes[i].start(list(args))
@@ -83,9 +89,7 @@ class P2PConnectionsTest(HashviveTestFramework):
         assert_equal(n0.setnetworkactive(False), False)
         wait_until(lambda: n0.getconnectioncount() == 0 and n2.getconnectioncount() == 0, what="network off")
         assert_equal(n0.getnetworkinfo()["networkactive"], False)
-        n2.addnode(self.addr(0), "onetry")
-        time.sleep(0.5)
-        assert_equal(n0.getconnectioncount(), 0)
+        self.onetry_refused(2, 0, 0)
         assert_equal(n0.setnetworkactive(True), True)
         self.connect_nodes(2, 0)
 
@@ -109,16 +113,12 @@ class P2PConnectionsTest(HashviveTestFramework):
         self.connect_nodes(2, 0)
         assert_equal(n0.getpeerinfo()[0]["permissions"], ["noban", "download"])
         self.restart(0, ["-maxconnections=0"])
-        n2.addnode(self.addr(0), "onetry")
-        time.sleep(0.5)
-        assert_equal(n0.getconnectioncount(), 0)
+        self.onetry_refused(2, 0, 0)
         # As Core, 11 of -maxconnections are kept for automatic outbound peers.
         self.restart(0, ["-maxconnections=12"])
         n2.addnode(self.addr(0), "onetry")
         wait_until(lambda: n0.getconnectioncount() == 1, what="the one inbound slot")
-        n1.addnode(self.addr(0), "onetry")
-        time.sleep(0.5)
-        assert_equal(n0.getconnectioncount(), 1)
+        self.onetry_refused(1, 0, 1)
 
         self.log("-connect dials the given node at startup and turns listening off (unless -bind "
                  "asks for it); -addnode too")
@@ -128,9 +128,7 @@ class P2PConnectionsTest(HashviveTestFramework):
         self.restart(1, [f"-addnode={self.addr(0)}"])
         wait_until(lambda: n1.getaddednodeinfo()[0]["connected"], what="-addnode")
         assert_equal(n0.getconnectioncount(), 2)
-        n1.addnode(self.addr(2), "onetry")
-        time.sleep(0.5)
-        assert_equal(n2.getconnectioncount(), 1)
+        self.onetry_refused(1, 2, 1)
         self.restart(2, [f"-connect={self.addr(0)}"])  # the config's bind=127.0.0.1 stays
         wait_until(lambda: n2.getconnectioncount() == 1, what="-connect")
         n1.addnode(self.addr(2), "onetry")
@@ -138,9 +136,7 @@ class P2PConnectionsTest(HashviveTestFramework):
 
         self.log("-listen=0 takes no inbound peers; -connect=0 dials nobody but still listens")
         self.restart(1, ["-listen=0"])
-        n2.addnode(self.addr(1), "onetry")
-        time.sleep(0.5)
-        assert_equal(n1.getconnectioncount(), 0)
+        self.onetry_refused(2, 1, 0)
         self.restart(1, ["-connect=0"])
         n2.addnode(self.addr(1), "onetry")
         wait_until(lambda: n1.getconnectioncount() == 1, what="inbound with -connect=0")

@@ -120,7 +120,6 @@ fn in_core_order(perms: &mut Vec<&'static str>) {
 /// Parses one `-whitelist` entry, `[perm,...@]subnet`; a bare subnet gets Core's implicit
 /// permissions.
 pub fn parse_whitelist(s: &str) -> Result<(Vec<&'static str>, Subnet), String> {
-    const KNOWN: &[&str] = PERMISSIONS;
     let (perms, net) = match s.split_once('@') {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
@@ -131,10 +130,10 @@ pub fn parse_whitelist(s: &str) -> Result<(Vec<&'static str>, Subnet), String> {
         Some(p) => {
             for name in p.split(',').filter(|x| !x.is_empty()) {
                 if name == "all" {
-                    out.extend(KNOWN.iter().copied());
+                    out.extend(PERMISSIONS.iter().copied());
                     continue;
                 }
-                let known = KNOWN
+                let known = PERMISSIONS
                     .iter()
                     .find(|k| **k == name)
                     .ok_or_else(|| format!("Invalid P2P permission: '{name}'"))?;

@@ -550,12 +550,10 @@ fn preciousblock(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
 fn verifychain(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
     // Core clamps the level into 0..=4 rather than refusing it.
     let level = p.int(0)?.unwrap_or(3);
-    let chain = ctx.node.chain();
-    let depth = match p.int(1)?.unwrap_or(6) {
-        n if n <= 0 => chain.height(),
-        n => u32::try_from(n).unwrap_or(u32::MAX),
-    };
-    Ok(json!(chain
+    let depth = p.int(1)?.unwrap_or(6);
+    Ok(json!(ctx
+        .node
+        .chain()
         .verify_chain(level, depth)
         .map_err(chain_error)?))
 }

@@ -15,6 +15,7 @@ use super::params::{parse_hash, parse_hex, Params};
 use crate::chainstate::ChainError;
 use crate::mining::{assemble_block, solve};
 use crate::time;
+use crate::validation::checks::has_witness_commitment;
 
 /// Core's default `maxtries`.
 const DEFAULT_MAX_TRIES: i64 = 1_000_000;
@@ -231,15 +232,11 @@ fn submitblock(ctx: &RpcContext, p: &Params<'_>) -> Result<Value, RpcError> {
 /// coinbase witness gets the all-zero reserved value (segwit is active from genesis on
 /// regtest), so miners may leave it out.
 fn fill_witness_reserved_value(block: &mut Block) {
-    const COMMITMENT_HEADER: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
     let Some(coinbase) = block.txdata.first_mut() else {
         return;
     };
-    let has_commitment = coinbase.output.iter().any(|o| {
-        o.script_pubkey.len() >= 38 && o.script_pubkey.as_bytes().starts_with(&COMMITMENT_HEADER)
-    });
     let has_witness = coinbase.input.iter().any(|i| !i.witness.is_empty());
-    if has_commitment && !has_witness {
+    if has_witness_commitment(coinbase) && !has_witness {
         if let Some(input) = coinbase.input.first_mut() {
             input.witness = bitcoin::Witness::from_slice(&[[0u8; 32]]);
         }

@@ -177,14 +177,23 @@ pub fn contextual_check_block(block: &Block, height: u32, prev_mtp: i64) -> Resu
     Ok(())
 }
 
+/// The start of a BIP141 witness commitment output: `OP_RETURN`, a 36-byte push, and
+/// the commitment header `aa21a9ed`.
+pub const WITNESS_COMMITMENT_HEADER: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+
+/// Whether `coinbase` has a witness commitment output (Core's
+/// `GetWitnessCommitmentIndex` finds one).
+pub fn has_witness_commitment(coinbase: &Transaction) -> bool {
+    coinbase.output.iter().any(|o| {
+        let b = o.script_pubkey.as_bytes();
+        b.len() >= 38 && b.starts_with(&WITNESS_COMMITMENT_HEADER)
+    })
+}
+
 /// The witness commitment rules of BIP141, with Core's reject reasons.
 fn check_witness_commitment(block: &Block) -> Result<(), E> {
     let coinbase = &block.txdata[0];
-    let has_commitment = coinbase.output.iter().any(|o| {
-        let b = o.script_pubkey.as_bytes();
-        b.len() >= 38 && b[..6] == [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]
-    });
-    if has_commitment {
+    if has_witness_commitment(coinbase) {
         let w = &coinbase.input[0].witness;
         if w.len() != 1 || w.iter().next().map(<[u8]>::len) != Some(32) {
             return Err(E::with_debug(
