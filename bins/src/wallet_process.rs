@@ -29,6 +29,8 @@ struct WalletInit {
     loaders: Mutex<Vec<Arc<dyn WalletLoader>>>,
     conn: OnceLock<Connection>,
     trace: Mutex<Option<Arc<Trace>>>,
+    /// This process was given `-ipcspin` itself, so the node's does not apply.
+    own_spin: bool,
 }
 
 impl WalletInit {
@@ -58,6 +60,20 @@ impl WalletInit {
             Err(e) => log_info!("IPC trace: cannot write {}: {e}", path.display()),
         }
     }
+
+    /// Without its own `-ipcspin`, the wallet spins as long as the node does: both
+    /// ends of a call wait for each other.
+    fn take_spin(&self, chain: &dyn Chain) {
+        if self.own_spin {
+            return;
+        }
+        let spin = chain.get_settings_list("ipcspin").pop();
+        if let (Some(us), Some(conn)) = (spin.and_then(|v| v.parse::<u64>().ok()), self.conn.get())
+        {
+            conn.set_spin(Duration::from_micros(us));
+            log_info!("IPC: spinning up to {us} microseconds, as the node's -ipcspin says");
+        }
+    }
 }
 
 impl Init for WalletInit {
@@ -68,6 +84,7 @@ impl Init for WalletInit {
     fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Option<Arc<dyn WalletLoader>> {
         start_logging(chain.as_ref());
         self.start_trace(chain.as_ref());
+        self.take_spin(chain.as_ref());
         log_info!(
             "hashvive-wallet version v{} (pid {}) serving the node",
             env!("CARGO_PKG_VERSION"),
@@ -186,7 +203,10 @@ fn run(args: &ArgsManager) -> Result<(), String> {
     };
 
     let cx = IpcContext::new();
-    let init = Arc::new(WalletInit::default());
+    let init = Arc::new(WalletInit {
+        own_spin: args.is_set("ipcspin"),
+        ..WalletInit::default()
+    });
     cx.add_object::<dyn Init>(Arc::clone(&init) as Arc<dyn Init>);
     let conn = Connection::new(socket, Side::Connector, options, cx.services())
         .map_err(|e| format!("Error: IPC connection to the node failed: {e}"))?;

@@ -114,7 +114,7 @@ pub const DAEMON_ARGS: &[ArgSpec] = specs![
 pub const NODE_IPC_ARGS: &[ArgSpec] = specs![
     "ipcbind" List "Listen for hashvive-wallet and hashvive-gui processes on <address>: unix (<datadir>/<chain>/node.sock) or unix:<path>",
     "ipcshm" Single "Use shared-memory rings for IPC when the peer allows it (default: 1); 0 keeps frames on the socket",
-    "ipcspin" Single "Microseconds an IPC reader spins before sleeping (default: 50)",
+    "ipcspin" Single "Longest an IPC reader spins before sleeping, in microseconds (default: 1000)",
     "ipctrace" Single "Record every IPC frame into <file>, relative to the chain's data directory",
 ];
 
@@ -128,7 +128,7 @@ pub const WALLET_PROCESS_ARGS: &[ArgSpec] = specs![
     "ipcfd" Single "Talk to the parent process over this inherited socket (set by hashvive-node)",
     "ipcconnect" Single "Attach to a running hashvive-node at <address>: auto or unix (<datadir>/<chain>/node.sock) or unix:<path>",
     "ipcshm" Single "Use shared-memory rings for IPC when the peer allows it (default: 1)",
-    "ipcspin" Single "Microseconds an IPC reader spins before sleeping (default: 50)",
+    "ipcspin" Single "Longest an IPC reader spins before sleeping, in microseconds (default: 1000)",
     "ipctrace" Single "Record every IPC frame into <file>",
     "datadir" Single "Specify data directory (default: ~/.hashvive), to find the node's socket",
     "regtest" Single "Use the regression test chain",

@@ -55,7 +55,8 @@ pub struct Options {
     pub shm: bool,
     /// Bytes per ring direction; a power of two.
     pub ring_capacity: usize,
-    /// How long a waiting reader spins before parking (`-ipcspin`).
+    /// The longest a waiting reader spins before parking (`-ipcspin`); the budget
+    /// adapts below it.
     pub spin: Duration,
     /// Read the peer's archives in place (a spawned child or parent); otherwise copy
     /// each record out before validating it.
@@ -77,8 +78,10 @@ pub struct Options {
     pub trace: Option<Arc<Trace>>,
 }
 
-/// Default `-ipcspin`, in microseconds (see README: measured, not guessed).
-pub const DEFAULT_SPIN_US: u64 = 50;
+/// Default `-ipcspin`, in microseconds (see README: measured, not guessed). A reader
+/// spins up to twice its recent waits within this, so a peer answering within half of
+/// it is caught without a wake-up.
+pub const DEFAULT_SPIN_US: u64 = 1000;
 /// Default ring size per direction.
 pub const DEFAULT_RING_CAPACITY: usize = 8 << 20;
 
@@ -389,7 +392,8 @@ impl Slot {
 
 struct Routes {
     slots: HashMap<u64, Arc<Slot>>,
-    followers: Vec<Arc<Slot>>,
+    /// Threads waiting for the reader role: those waiting for a response first.
+    followers: Vec<(Arc<Slot>, Wait)>,
     /// Threads serving the peer's chains, busy or idle.
     server_threads: usize,
     /// Slots of server threads between calls, waiting for any chain's next request.
@@ -482,11 +486,19 @@ struct Inner {
     /// A thread waiting for a response wants the reader role: a leader that is only
     /// waiting for its next request gives it up (see `wait_frame`).
     handoff: AtomicBool,
-    /// Spin budgets in ns, adapted between `MIN_SPIN_NS` and `-ipcspin`: one for
+    /// Spin budgets in ns, adapted between `MIN_SPIN_NS` and `max_spin_ns`: one for
     /// waits for a response, one for a server's wait for its next request (by `Wait`).
     spin_ns: [AtomicU64; 2],
+    /// `Options::spin` in ns, or what `Connection::set_spin` set later.
+    max_spin_ns: AtomicU64,
     /// Length of `Routes::followers`, readable without the routes lock.
     followers: AtomicUsize,
+    /// Server threads running a handler. While one does, an idle server thread neither
+    /// takes the reader role nor spins: its spin would take the CPU the handler needs,
+    /// and the busy thread, once done, is the one to spin for its chain's next call.
+    handling: AtomicUsize,
+    /// The reader role's holder waits for a request (it honours `handoff`).
+    leader_serves: AtomicBool,
     /// Reusable buffers for frames copied out of the ring or read from the socket.
     buffers: Mutex<Vec<AlignedVec<16>>>,
     /// A leader is blocked on the data eventfd; `parks` counts such blocks.
@@ -697,7 +709,10 @@ impl Connection {
             handoff: AtomicBool::new(false),
             buffers: Mutex::new(prefilled_buffers),
             followers: AtomicUsize::new(0),
+            handling: AtomicUsize::new(0),
+            leader_serves: AtomicBool::new(false),
             spin_ns: [AtomicU64::new(opts_spin_ns), AtomicU64::new(opts_spin_ns)],
+            max_spin_ns: AtomicU64::new(opts_spin_ns),
             parked: AtomicBool::new(false),
             parks: AtomicU64::new(0),
             close_reason: Mutex::new(None),
@@ -786,6 +801,16 @@ impl Connection {
     pub fn set_trace(&self, trace: Arc<Trace>) {
         if self.inner.opts.trace.is_none() {
             let _ = self.inner.late_trace.set(trace);
+        }
+    }
+
+    /// Sets the longest spin, for a process whose settings arrive over the connection
+    /// itself (a spawned wallet takes the node's `-ipcspin`).
+    pub fn set_spin(&self, spin: Duration) {
+        let ns = spin.as_nanos().min(u64::MAX as u128) as u64;
+        self.inner.max_spin_ns.store(ns, Ordering::Relaxed);
+        for budget in &self.inner.spin_ns {
+            budget.store(ns, Ordering::Relaxed);
         }
     }
 
@@ -1146,8 +1171,14 @@ impl Inner {
         mut reader: Option<ReaderGuard<'a>>,
         wait: Wait,
     ) -> Result<Incoming, Error> {
+        // A server thread back from a request may take the role from an idle one (once
+        // per wait, so two idle threads never hand it back and forth).
+        let mut may_claim = wait == Wait::Request;
+        // We just handed the role over: let the new holder take it before trying again.
+        let mut yielded = false;
         loop {
             if let Some(frame) = slot.pop() {
+                self.took(wait);
                 if let Some(guard) = reader.take() {
                     self.vacate(guard);
                 }
@@ -1159,26 +1190,48 @@ impl Inner {
                 }
                 return Err(self.disconnected());
             }
-            if reader.is_none() {
+            let idle_while_busy = wait == Wait::Request && self.handling.load(Ordering::SeqCst) > 0;
+            if reader.is_none() && !yielded && !idle_while_busy {
                 reader = self.try_reader();
             }
             match reader.as_mut() {
                 Some(guard) => {
                     if let Some(frame) = self.lead(guard, slot, logical, wait) {
+                        self.took(wait);
                         self.vacate(reader.take().expect("held"));
                         return Ok(frame);
                     }
                     if wait == Wait::Request && self.handoff.swap(false, Ordering::SeqCst) {
                         self.vacate(reader.take().expect("held"));
+                        yielded = true;
                     }
                 }
                 None => {
-                    if wait == Wait::Response {
+                    let claim = match wait {
+                        Wait::Response => true,
+                        Wait::Request => {
+                            std::mem::take(&mut may_claim)
+                                && !yielded
+                                && !idle_while_busy
+                                && self.leader_serves.load(Ordering::SeqCst)
+                        }
+                    };
+                    if claim {
                         self.request_handoff();
                     }
-                    self.follow(slot, wait);
+                    self.follow(slot, wait, idle_while_busy);
+                    yielded = false;
                 }
             }
+        }
+    }
+
+    /// A frame came for a thread waiting `wait`: a server thread now runs its handler
+    /// (counted until `Connection::serve` is done with it), so that the role it is
+    /// about to leave does not go to an idle server thread that would only spin.
+    fn took(&self, wait: Wait) {
+        if wait == Wait::Request {
+            self.handling.fetch_add(1, Ordering::SeqCst);
         }
     }
 
@@ -1201,6 +1254,8 @@ impl Inner {
         // its frame is on the way, so spin the full budget from then before parking.
         let mut prewoken_at: Option<Instant> = None;
         let mut spins = 0u32;
+        self.leader_serves
+            .store(wait == Wait::Request, Ordering::SeqCst);
         loop {
             match self.read_frame(guard) {
                 Ok(Some(frame)) => {
@@ -1226,9 +1281,14 @@ impl Inner {
                 return None;
             }
             let budget = match prewoken_at {
-                Some(_) if self.shm.is_some() => self.opts.spin,
+                Some(_) if self.shm.is_some() => {
+                    Duration::from_nanos(self.max_spin_ns.load(Ordering::Relaxed))
+                }
                 Some(_) => Duration::ZERO,
                 None if parked => Duration::ZERO,
+                None if wait == Wait::Request && self.handling.load(Ordering::Relaxed) > 0 => {
+                    Duration::ZERO
+                }
                 None => self.spin_budget(wait),
             };
             if budget.is_zero() {
@@ -1289,7 +1349,7 @@ impl Inner {
 
     /// A wait of kind `wait` ended after `waited`; `caught` if spinning saw it end.
     fn adapt_spin(&self, wait: Wait, waited: Duration, caught: bool) {
-        let max = self.opts.spin.as_nanos() as u64;
+        let max = self.max_spin_ns.load(Ordering::Relaxed);
         let budget = &self.spin_ns[wait as usize];
         let now = budget.load(Ordering::Relaxed);
         let waited = waited.as_nanos().min(u64::MAX as u128) as u64;
@@ -1347,13 +1407,13 @@ impl Inner {
     /// Followers park at once: on a small machine a spinning follower steals the CPU
     /// the leader needs to deliver its frame. A thread waiting for a response queues
     /// first, so a leader letting go promotes it before any idle server thread.
-    fn follow(&self, slot: &Arc<Slot>, wait: Wait) {
+    fn follow(&self, slot: &Arc<Slot>, wait: Wait, idle_while_busy: bool) {
         {
             let mut routes = self.routes.lock();
-            if !routes.followers.iter().any(|f| Arc::ptr_eq(f, slot)) {
+            if !routes.followers.iter().any(|(f, _)| Arc::ptr_eq(f, slot)) {
                 match wait {
-                    Wait::Response => routes.followers.insert(0, Arc::clone(slot)),
-                    Wait::Request => routes.followers.push(Arc::clone(slot)),
+                    Wait::Response => routes.followers.insert(0, (Arc::clone(slot), wait)),
+                    Wait::Request => routes.followers.push((Arc::clone(slot), wait)),
                 }
                 self.followers.fetch_add(1, Ordering::SeqCst);
             }
@@ -1361,13 +1421,15 @@ impl Inner {
         // The reader may have left between our try_lock and registering: look again
         // before sleeping so the promotion cannot be missed (pairs with `vacate`).
         fence(Ordering::SeqCst);
-        if slot.pending.load(Ordering::Acquire) == 0 && self.rx.is_locked() {
+        // An idle server thread staying off the role while a handler runs sleeps even
+        // when the role is free: the background reader delivers its frames.
+        if slot.pending.load(Ordering::Acquire) == 0 && (idle_while_busy || self.rx.is_locked()) {
             thread::park_timeout(self.opts.park_timeout);
         }
         {
             let mut routes = self.routes.lock();
             let before = routes.followers.len();
-            routes.followers.retain(|f| !Arc::ptr_eq(f, slot));
+            routes.followers.retain(|(f, _)| !Arc::ptr_eq(f, slot));
             let removed = before - routes.followers.len();
             self.followers.fetch_sub(removed, Ordering::SeqCst);
         }
@@ -1399,12 +1461,14 @@ impl Inner {
             // the role free and does not sleep.
             fence(Ordering::SeqCst);
             if self.followers.load(Ordering::SeqCst) > 0 {
-                if let Some(follower) = self.routes.lock().followers.first() {
-                    follower
-                        .pending
-                        .fetch_or(PENDING_PROMOTE, Ordering::Release);
-                    follower.thread.unpark();
-                    return;
+                if let Some((follower, wait)) = self.routes.lock().followers.first() {
+                    if *wait == Wait::Response || self.handling.load(Ordering::SeqCst) == 0 {
+                        follower
+                            .pending
+                            .fetch_or(PENDING_PROMOTE, Ordering::Release);
+                        follower.thread.unpark();
+                        return;
+                    }
                 }
             }
             if !ring {
@@ -1730,6 +1794,7 @@ impl Connection {
                     );
                 }
             }
+            inner.handling.fetch_sub(1, Ordering::SeqCst);
             match inner.after_request(logical, slot) {
                 AfterRequest::Busy => {}
                 AfterRequest::Idle => {
@@ -2078,7 +2143,11 @@ impl Inner {
     /// Wakes every waiting thread so it sees the closed flag.
     fn fail_all(&self) {
         let routes = self.routes.lock();
-        for slot in routes.slots.values().chain(routes.followers.iter()) {
+        for slot in routes
+            .slots
+            .values()
+            .chain(routes.followers.iter().map(|(f, _)| f))
+        {
             slot.thread.unpark();
         }
         if let Some(shm) = &self.shm {

@@ -85,10 +85,12 @@ class MultiprocessTest(HashviveTestFramework):
         assert re.search(r"IPC server recv request #\d+ Chain\.get_settings_list\$Params", text)
         assert re.search(r"IPC server send response #\d+ Chain\.get_settings_list\$Results", text)
         os.remove(node.debug_log)
-        node.start(["-ipctrace=ipc.trace"], use_base_args=False)
+        node.start(["-ipctrace=ipc.trace", "-ipcspin=20"], use_base_args=False)
         wait_until(lambda: "connected over shared memory" in node.debug_log_text(), what="wallet connection")
         node.stop()
         assert "[ipc]" not in node.debug_log_text()
+        # The spawned wallet gets no arguments: it spins as long as the node's -ipcspin says.
+        assert "IPC: spinning up to 20 microseconds, as the node's -ipcspin says" in node.debug_log_text()
 
         self.log("-ipctrace records frames from both processes")
         traces = [f for f in os.listdir(node.chaindir) if f.startswith("ipc.trace")]

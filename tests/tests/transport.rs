@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use hashvive_tests::{spawn_peer, Discard, Echo, Fail, Nest, Panic, Pid, Received, Sleep};
+use hashvive_tests::{spawn_peer, Discard, Echo, Fail, Nest, Panic, Pid, Received, Sleep, Work};
 use shm_ipc::frame::{ERR_HANDLER, ERR_PANIC};
 use shm_ipc::{Connection, Error, IpcAddress, Listener, Options, Side, Transport};
 
@@ -425,6 +425,42 @@ fn prewake_gets_a_parked_peer_spinning_for_the_coming_frame() {
     assert!(!conn.peer_reader_parked());
     conn.prewake();
     echo_sizes(&conn, &[64]);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}
+
+/// CPU time, in ns, that all threads of process `pid` have had.
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the peer's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A server thread that got a request let the reader role go to an idle server thread,
+/// which spun for a next request through the whole handler: on two cores, taking the
+/// CPU the handler and its caller needed (sends ran 10% slower in the wallet process).
+#[test]
+fn idle_server_threads_do_not_spin_while_a_handler_runs() {
+    let (mut child, conn) = spawn_peer(&["-ipcspin=1000000"], Options::default());
+    // Two concurrent chains leave the peer two server threads.
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            let conn = &conn;
+            scope.spawn(move || conn.call::<Work>(&50_000_000).unwrap());
+        }
+    });
+    // Past the longest spin (1 s), so both server threads sleep.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = cpu_ns(child.id());
+    conn.call::<Work>(&300_000_000).unwrap();
+    let used = cpu_ns(child.id()) - before;
+    assert!(
+        used < 450_000_000,
+        "the peer had {} ms of CPU for 300 ms of work",
+        used / 1_000_000
+    );
     drop(conn);
     assert!(child.wait().unwrap().success());
 }

@@ -214,8 +214,8 @@ fn main() {
 /// How `-ipcspin` trades latency for CPU: for handlers that work for `work` µs, the
 /// p50 round trip and the caller's CPU time per call at several spin settings.
 fn spin_sweep(budget: Duration) {
-    let works = [0u64, 5, 20, 50, 100];
-    let spins = [0u64, 5, 20, 50, 100];
+    let works = [0u64, 5, 20, 50, 100, 300];
+    let spins = [0u64, 20, 50, 200, 1000];
     println!(
         "# -ipcspin sweep: p50 round trip / caller CPU per call, both sides at the same spin\n"
     );

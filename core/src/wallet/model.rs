@@ -19,13 +19,21 @@ use crate::interfaces::{
     BlockBytes, BlockRef, Chain, FeeEstimate, FoundBlock, Handler, Notifications, RemovalReason,
 };
 
-/// How often (in blocks) a rescan asks the node whether it is shutting down.
-const SHUTDOWN_CHECK_BLOCKS: u32 = 64;
+/// What a rescan's fetching thread hands the scanning one.
+enum Fetched {
+    /// The next stretch of blocks, in chain order.
+    Blocks(Vec<FoundBlock>),
+    /// The node is shutting down: the scan stops where it is.
+    ShutdownRequested,
+}
 
-/// Blocks a rescan asks the node for at once, and processes per database write: few
-/// enough that either side's share of a stretch fits in the other's spin (a round trip
-/// without wake-ups when the wallet runs in its own process).
-const SCAN_BATCH: u32 = 16;
+/// Blocks in a rescan's first stretch (one `find_blocks` call, one database write).
+/// Stretches double from there up to `SCAN_BATCH_MAX`: the first ones are small so
+/// that processing starts at once, and the later ones large so that a long rescan
+/// crosses to the node rarely when the wallet runs in its own process.
+const SCAN_BATCH_FIRST: u32 = 16;
+/// Most blocks in a rescan's stretch (their bytes are bounded by `find_blocks` too).
+const SCAN_BATCH_MAX: u32 = 512;
 
 /// Blocks before a coinbase output can be spent (Core's `COINBASE_MATURITY`).
 pub const COINBASE_MATURITY: u32 = 100;
@@ -930,20 +938,21 @@ impl Wallet {
     }
 
     /// Sends the active chain's blocks from `start` to `end` (heights) to `out`, a
-    /// stretch per `find_blocks` call, until done, the receiver hangs up, or the chain
-    /// changes under the walk (a stretch that does not start where the last one ended).
-    fn fetch_stretches(
-        &self,
-        start: u32,
-        end: u32,
-        out: std::sync::mpsc::SyncSender<Vec<FoundBlock>>,
-    ) {
+    /// stretch per `find_blocks` call, until done, the receiver hangs up, the node is
+    /// shutting down, or the chain changes under the walk (a stretch that does not start
+    /// where the last one ended). The shutdown check is made here, before each stretch,
+    /// so that its round trip to the node never holds up the scanning thread.
+    fn fetch_stretches(&self, start: u32, end: u32, out: std::sync::mpsc::SyncSender<Fetched>) {
         let mut h = start;
         let mut next = self.chain.get_block_hash(start);
+        let mut batch = SCAN_BATCH_FIRST;
         while let Some(hash) = next.filter(|_| h <= end) {
-            let stretch = self
-                .chain
-                .find_blocks(&hash, SCAN_BATCH.min(end - h + 1), true);
+            if self.chain.shutdown_requested() {
+                let _ = out.send(Fetched::ShutdownRequested);
+                return;
+            }
+            let stretch = self.chain.find_blocks(&hash, batch.min(end - h + 1), true);
+            batch = (batch * 2).min(SCAN_BATCH_MAX);
             if stretch.first().is_none_or(|f| f.hash != hash) {
                 return;
             }
@@ -954,7 +963,7 @@ impl Wallet {
                 None if h <= end => self.chain.get_block_hash(h),
                 None => None,
             };
-            if out.send(stretch).is_err() {
+            if out.send(Fetched::Blocks(stretch)).is_err() {
                 return;
             }
         }
@@ -996,20 +1005,28 @@ impl Wallet {
         // fetches the next stretch while this one processes the current, so the round
         // trip (and the node's disk reads) overlap the wallet's own work.
         let (stretches, received) = std::sync::mpsc::sync_channel(1);
+        let log_aborted = |h: u32| {
+            crate::log_info!(
+                "[{}] Rescan aborted at block {h}. Progress={:.6}",
+                self.display_name(),
+                f64::from(h - start_height) / f64::from(end - start_height + 1)
+            )
+        };
         std::thread::scope(|scope| {
             scope.spawn(|| self.fetch_stretches(start_height, end, stretches));
-            'stretches: for stretch in received {
+            'stretches: for fetched in received {
+                let stretch = match fetched {
+                    Fetched::Blocks(stretch) => stretch,
+                    Fetched::ShutdownRequested => {
+                        log_aborted(h);
+                        result = Err(h);
+                        break;
+                    }
+                };
                 let mut batch = Vec::with_capacity(stretch.len());
                 for found in stretch {
-                    let check_shutdown = (h - start_height).is_multiple_of(SHUTDOWN_CHECK_BLOCKS);
-                    if self.abort_rescan.load(Ordering::SeqCst)
-                        || (check_shutdown && self.chain.shutdown_requested())
-                    {
-                        crate::log_info!(
-                            "[{}] Rescan aborted at block {h}. Progress={:.6}",
-                            self.display_name(),
-                            f64::from(h - start_height) / f64::from(end - start_height + 1)
-                        );
+                    if self.abort_rescan.load(Ordering::SeqCst) {
+                        log_aborted(h);
                         self.process_blocks(&batch);
                         result = Err(h);
                         // Dropping the receiver ends the fetching thread.

@@ -33,6 +33,8 @@ struct FakeChain {
     stall: Mutex<()>,
     /// Calls of `estimate_fee`.
     estimates: Mutex<u32>,
+    /// What `shutdown_requested` answers.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Chain for FakeChain {
@@ -104,7 +106,7 @@ impl Chain for FakeChain {
         false
     }
     fn shutdown_requested(&self) -> bool {
-        false
+        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
     }
     fn get_settings_list(&self, _name: &str) -> Vec<String> {
         Vec::new()
@@ -272,6 +274,23 @@ fn abortrescan_stops_a_running_rescan() {
     assert!(f.wallet.scanning.lock().is_none());
     assert!(!f.wallet.request_rescan_abort());
     // The next rescan starts afresh and runs to the tip.
+    assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
+}
+
+#[test]
+fn a_node_shutting_down_stops_a_rescan() {
+    let f = fixture("shutdown");
+    for _ in 0..200 {
+        f.connect(&f.other, Vec::new());
+    }
+    f.chain
+        .shutting_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(f.wallet.scan(0, None), Err(0));
+    assert!(f.wallet.scanning.lock().is_none());
+    f.chain
+        .shutting_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
 }
 
