@@ -36,8 +36,8 @@ pub struct FoundBlock {
 }
 
 /// A stored block as its consensus bytes. The node reads them from disk and does not
-/// decode them: they cross to a wallet process as one copy, and whoever needs the
-/// block decodes it, once.
+/// decode them: they cross to a wallet process copied into the ring and out of it, and
+/// whoever needs the block decodes it, once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockBytes(Vec<u8>);
 
@@ -50,6 +50,11 @@ impl BlockBytes {
     /// The consensus bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The consensus bytes, moved out.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
     }
 
     /// The decoded block; an error when the bytes are not exactly one block.

@@ -54,13 +54,17 @@ impl NodeChain {
 }
 
 fn found(chain: &ChainState, e: &Entry, with_data: bool) -> FoundBlock {
+    found_with_mtp(chain, e, with_data, chain.median_time_past(&e.hash))
+}
+
+fn found_with_mtp(chain: &ChainState, e: &Entry, with_data: bool, mtp: i64) -> FoundBlock {
     let in_active_chain = chain.is_active(e);
     FoundBlock {
         hash: e.hash,
         height: e.height,
         time: e.header.time,
         max_time: e.time_max,
-        median_time_past: chain.median_time_past(&e.hash),
+        median_time_past: mtp,
         in_active_chain,
         next_block: if in_active_chain {
             chain.hash_at(e.height + 1)
@@ -96,11 +100,35 @@ impl Chain for NodeChain {
         let mut out = Vec::new();
         let mut bytes = 0;
         let mut next = chain.entry(hash);
+        // The last 11 header times, oldest first: each block's median time past from
+        // its parent's window and its own time, not 11 index lookups per block.
+        let mut window: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
+        if let Some(first) = next {
+            let mut cur = chain
+                .entry(&first.header.prev_blockhash)
+                .filter(|_| first.height > 0);
+            while let Some(e) = cur.filter(|_| window.len() < 10) {
+                window.push_front(i64::from(e.header.time));
+                cur = chain
+                    .entry(&e.header.prev_blockhash)
+                    .filter(|_| e.height > 0);
+            }
+        }
         while let Some(e) = next {
             if out.len() >= count as usize || bytes >= FIND_BLOCKS_MAX_BYTES {
                 break;
             }
-            let found = found(&chain, e, with_data);
+            window.push_back(i64::from(e.header.time));
+            if window.len() > 11 {
+                window.pop_front();
+            }
+            let mut sorted = [0i64; 11];
+            for (slot, time) in sorted.iter_mut().zip(&window) {
+                *slot = *time;
+            }
+            let sorted = &mut sorted[..window.len()];
+            sorted.sort_unstable();
+            let found = found_with_mtp(&chain, e, with_data, sorted[sorted.len() / 2]);
             bytes += found.data.as_ref().map_or(0, |b| b.as_bytes().len());
             next = found.next_block.and_then(|h| chain.entry(&h));
             out.push(found);
@@ -267,5 +295,66 @@ impl Chain for NodeChain {
     fn show_progress(&self, _title: &str, _progress: i32, _resume_possible: bool) {
         // hashvived has no user interface to show progress on (Core's noui ignores it
         // too); the wallet logs its own progress.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chainparams::ChainParams;
+    use crate::mining::{assemble_block, solve};
+
+    /// `find_blocks` works out each block's median time past from a sliding window;
+    /// `find_block` from the block index. They must agree, around blocks whose times go
+    /// back and forth.
+    #[test]
+    fn find_blocks_agrees_with_find_block() {
+        let dir = std::env::temp_dir().join(format!("hashvive-findblocks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let params = ChainParams::regtest();
+        let node = Arc::new(Node::open(params.clone(), &dir, 1000).unwrap());
+        let script = bitcoin::ScriptBuf::from_bytes(vec![0x51]);
+        let base = crate::time::real_now_micros() / 1_000_000 - 86_400;
+        for i in 0..40i64 {
+            let ctx = node
+                .chain()
+                .next_block_context(base + (i * 37 % 11) * 600 + i * 60);
+            let mut block = assemble_block(
+                &params,
+                ctx,
+                script.clone(),
+                Vec::new(),
+                bitcoin::Amount::ZERO,
+            );
+            assert!(solve(&mut block, &params, &mut u64::MAX.clone()));
+            node.submit_block(&block).unwrap();
+        }
+        let args = ArgsManager::parse_command_line(crate::init::DAEMON_ARGS, &[], false).unwrap();
+        let chain = NodeChain::new(
+            Arc::clone(&node),
+            Arc::new(ClientCommands::default()),
+            Arc::new(args),
+            Arc::new(RwSettings::open(&dir.join("settings.json")).unwrap()),
+            dir.join("wallets"),
+            None,
+        );
+        let genesis = chain.get_block_hash(0).unwrap();
+        for start in [0, 5, 12, 33] {
+            let from = chain.get_block_hash(start).unwrap();
+            let stretch = chain.find_blocks(&from, 100, true);
+            assert_eq!(stretch.len(), 41 - start as usize);
+            for found in &stretch {
+                assert_eq!(Some(found), chain.find_block(&found.hash, true).as_ref());
+            }
+        }
+        let times: std::collections::HashSet<i64> = chain
+            .find_blocks(&genesis, 100, false)
+            .iter()
+            .map(|f| f.median_time_past)
+            .collect();
+        assert!(times.len() > 20, "median times vary: {times:?}");
+        drop(chain);
+        drop(node);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -228,7 +228,7 @@ macro_rules! sequence_of {
     )*};
 }
 
-sequence_of!(String, Value, BlockHash, Txid, FoundBlock);
+sequence_of!(String, Value, BlockHash, Txid);
 
 impl Marshal for [u8] {
     type Wire = Vec<u8>;
@@ -428,9 +428,11 @@ pub struct WireFoundBlock {
     data: Option<Vec<u8>>,
 }
 
-impl Marshal for FoundBlock {
+// A found block is only ever a result, so it moves into its wire form: the block's
+// bytes, read from disk, are copied once, into the ring.
+impl IntoWire for FoundBlock {
     type Wire = WireFoundBlock;
-    fn to_wire(&self, cx: &Arc<IpcContext>) -> WireFoundBlock {
+    fn into_wire(self, cx: &Arc<IpcContext>) -> WireFoundBlock {
         WireFoundBlock {
             hash: self.hash.to_wire(cx),
             height: self.height,
@@ -439,13 +441,46 @@ impl Marshal for FoundBlock {
             median_time_past: self.median_time_past,
             in_active_chain: self.in_active_chain,
             next_block: self.next_block.to_wire(cx),
-            data: self.data.as_ref().map(|b| b.as_bytes().to_vec()),
+            data: self.data.map(BlockBytes::into_bytes),
         }
     }
 }
 
-impl Unmarshal for FoundBlock {
-    fn from_wire(w: &ArchivedWireFoundBlock, cx: &Arc<IpcContext>) -> Result<Self, String> {
+impl IntoWire for Option<FoundBlock> {
+    type Wire = Option<WireFoundBlock>;
+    fn into_wire(self, cx: &Arc<IpcContext>) -> Self::Wire {
+        self.map(|found| found.into_wire(cx))
+    }
+}
+
+impl IntoWire for Vec<FoundBlock> {
+    type Wire = Vec<WireFoundBlock>;
+    fn into_wire(self, cx: &Arc<IpcContext>) -> Self::Wire {
+        self.into_iter().map(|found| found.into_wire(cx)).collect()
+    }
+}
+
+impl FromResult for Option<FoundBlock> {
+    type Wire = Option<WireFoundBlock>;
+    fn from_result(wire: &Archived<Self::Wire>, cx: &Arc<IpcContext>) -> Result<Self, String> {
+        wire.as_ref()
+            .map(|w| FoundBlock::from_result(w, cx))
+            .transpose()
+    }
+}
+
+impl FromResult for Vec<FoundBlock> {
+    type Wire = Vec<WireFoundBlock>;
+    fn from_result(wire: &Archived<Self::Wire>, cx: &Arc<IpcContext>) -> Result<Self, String> {
+        wire.iter()
+            .map(|w| FoundBlock::from_result(w, cx))
+            .collect()
+    }
+}
+
+impl FromResult for FoundBlock {
+    type Wire = WireFoundBlock;
+    fn from_result(w: &ArchivedWireFoundBlock, cx: &Arc<IpcContext>) -> Result<Self, String> {
         Ok(FoundBlock {
             hash: BlockHash::from_wire(&w.hash, cx)?,
             height: w.height.to_native(),

@@ -19,6 +19,11 @@ use crate::interfaces::{
     BlockBytes, BlockRef, Chain, FeeEstimate, FoundBlock, Handler, Notifications, RemovalReason,
 };
 
+/// How often a rescan asks the node whether it is shutting down: often enough for a
+/// prompt shutdown, rarely enough that a short rescan never asks (in `hashvive-wallet`
+/// each question is a round trip to the node).
+const SHUTDOWN_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What a rescan's fetching thread hands the scanning one.
 enum Fetched {
     /// The next stretch of blocks, in chain order.
@@ -940,16 +945,26 @@ impl Wallet {
     /// Sends the active chain's blocks from `start` to `end` (heights) to `out`, a
     /// stretch per `find_blocks` call, until done, the receiver hangs up, the node is
     /// shutting down, or the chain changes under the walk (a stretch that does not start
-    /// where the last one ended). The shutdown check is made here, before each stretch,
+    /// where the last one ended). The shutdown check is made here, between stretches,
     /// so that its round trip to the node never holds up the scanning thread.
-    fn fetch_stretches(&self, start: u32, end: u32, out: std::sync::mpsc::SyncSender<Fetched>) {
+    fn fetch_stretches(
+        &self,
+        start: u32,
+        start_hash: Option<BlockHash>,
+        end: u32,
+        out: std::sync::mpsc::SyncSender<Fetched>,
+    ) {
         let mut h = start;
-        let mut next = self.chain.get_block_hash(start);
+        let mut next = start_hash;
         let mut batch = SCAN_BATCH_FIRST;
+        let mut last_shutdown_check = Instant::now();
         while let Some(hash) = next.filter(|_| h <= end) {
-            if self.chain.shutdown_requested() {
-                let _ = out.send(Fetched::ShutdownRequested);
-                return;
+            if last_shutdown_check.elapsed() >= SHUTDOWN_CHECK_INTERVAL {
+                last_shutdown_check = Instant::now();
+                if self.chain.shutdown_requested() {
+                    let _ = out.send(Fetched::ShutdownRequested);
+                    return;
+                }
             }
             let stretch = self.chain.find_blocks(&hash, batch.min(end - h + 1), true);
             batch = (batch * 2).min(SCAN_BATCH_MAX);
@@ -986,13 +1001,11 @@ impl Wallet {
         });
         let tip = self.chain.get_height().unwrap_or(0);
         let end = stop_height.unwrap_or(tip).min(tip);
+        let start_hash = self.chain.get_block_hash(start_height);
         crate::log_info!(
             "[{}] Rescan started from block {} (height {start_height})",
             self.display_name(),
-            self.chain
-                .get_block_hash(start_height)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
+            start_hash.map(|h| h.to_string()).unwrap_or_default()
         );
         self.chain
             .show_progress(&format!("[{}] Rescanning…", self.display_name()), 0, false);
@@ -1013,7 +1026,7 @@ impl Wallet {
             )
         };
         std::thread::scope(|scope| {
-            scope.spawn(|| self.fetch_stretches(start_height, end, stretches));
+            scope.spawn(|| self.fetch_stretches(start_height, start_hash, end, stretches));
             'stretches: for fetched in received {
                 let stretch = match fetched {
                     Fetched::Blocks(stretch) => stretch,

@@ -286,7 +286,18 @@ fn a_node_shutting_down_stops_a_rescan() {
     f.chain
         .shutting_down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(f.wallet.scan(0, None), Err(0));
+    // A short rescan does not ask (each question is a round trip to the node)...
+    assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
+    // ...a long one does, and stops: here the first stretch takes past the interval.
+    let stalled = f.chain.stall.lock();
+    let scan = {
+        let wallet = Arc::clone(&f.wallet);
+        std::thread::spawn(move || wallet.scan(0, None))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    drop(stalled);
+    let stopped_at = scan.join().unwrap().expect_err("the rescan stopped");
+    assert!(stopped_at < 200, "stopped at block {stopped_at}");
     assert!(f.wallet.scanning.lock().is_none());
     f.chain
         .shutting_down
