@@ -504,6 +504,9 @@ struct Inner {
     /// A leader is blocked on the data eventfd; `parks` counts such blocks.
     parked: AtomicBool,
     parks: AtomicU64,
+    /// Frames a reader passed to another thread waiting on its chain (each costs that
+    /// thread a wake-up): `Connection::handed_over`.
+    handed_over: AtomicU64,
     close_reason: Mutex<Option<String>>,
     next_call: AtomicU64,
     services: Services,
@@ -541,6 +544,9 @@ const PREFILLED_BUFFER_SIZE: usize = 4096;
 
 /// Followers a connection can hold without allocating.
 const MAX_RESERVED_FOLLOWERS: usize = 16;
+
+/// The least a thread spins for its chain's next frame after handling a callback.
+const AFTER_CALLBACK_SPIN: Duration = Duration::from_micros(20);
 
 /// Shortest adaptive spin: a round trip on an idle machine still fits.
 const MIN_SPIN_NS: u64 = 2_000;
@@ -715,6 +721,7 @@ impl Connection {
             max_spin_ns: AtomicU64::new(opts_spin_ns),
             parked: AtomicBool::new(false),
             parks: AtomicU64::new(0),
+            handed_over: AtomicU64::new(0),
             close_reason: Mutex::new(None),
             next_call: AtomicU64::new(1),
             services,
@@ -764,6 +771,13 @@ impl Connection {
         if marked {
             sys::signal(shm.rings.fds[shm.outbound].data.as_fd());
         }
+    }
+
+    /// Frames that arrived for a waiting thread while another thread was reading, so that
+    /// the reader had to pass them on and wake the waiting thread. Low when each thread
+    /// reads its own frames, as the reader role is meant to go to whoever waits for one.
+    pub fn handed_over(&self) -> u64 {
+        self.inner.handed_over.load(Ordering::Relaxed)
     }
 
     /// Whether the peer's reader is parked on its eventfd, so that a frame sent now
@@ -877,8 +891,12 @@ impl Connection {
         inner.send(header, 0, &mut reader, |sink| {
             frame::serialize(params, sink)
         })?;
+        // After a callback the peer is busy on this chain: its next callback or the
+        // response usually follows within microseconds, even in a call whose response
+        // takes too long to spin for.
+        let mut floor = Duration::ZERO;
         loop {
-            let frame = inner.wait_frame(&slot, logical, reader.take(), Wait::Response)?;
+            let frame = inner.wait_frame(&slot, logical, reader.take(), Wait::Response, floor)?;
             match frame.kind {
                 Kind::Response | Kind::Error if frame.header.call_id == call_id => {
                     // Zero when a late trace (`set_trace`) started during the call.
@@ -895,6 +913,7 @@ impl Connection {
                 Kind::Request | Kind::Callback => {
                     inner.trace_frame(DIR_RECV, &frame, 0);
                     reader = self.handle(frame);
+                    floor = AFTER_CALLBACK_SPIN;
                 }
                 _ => {
                     let stray = frame.header.call_id;
@@ -1170,6 +1189,7 @@ impl Inner {
         logical: u64,
         mut reader: Option<ReaderGuard<'a>>,
         wait: Wait,
+        floor: Duration,
     ) -> Result<Incoming, Error> {
         // A server thread back from a request may take the role from an idle one (once
         // per wait, so two idle threads never hand it back and forth).
@@ -1196,7 +1216,7 @@ impl Inner {
             }
             match reader.as_mut() {
                 Some(guard) => {
-                    if let Some(frame) = self.lead(guard, slot, logical, wait) {
+                    if let Some(frame) = self.lead(guard, slot, logical, wait, floor) {
                         self.took(wait);
                         self.vacate(reader.take().expect("held"));
                         return Ok(frame);
@@ -1219,7 +1239,10 @@ impl Inner {
                     if claim {
                         self.request_handoff();
                     }
-                    self.follow(slot, wait, idle_while_busy);
+                    // Having just handed the role over, sleep even though it looks free:
+                    // taking it back before the promoted thread wakes would undo the
+                    // hand-over (the promoted thread would only ask again, and again).
+                    self.follow(slot, wait, idle_while_busy || yielded);
                     yielded = false;
                 }
             }
@@ -1243,6 +1266,7 @@ impl Inner {
         slot: &Slot,
         logical: u64,
         wait: Wait,
+        floor: Duration,
     ) -> Option<Incoming> {
         // When the ring came up empty (read once spinning has gone on for a while, so a
         // quickly caught frame costs no clock read: catching leaves the budget as it is),
@@ -1289,7 +1313,9 @@ impl Inner {
                 None if wait == Wait::Request && self.handling.load(Ordering::Relaxed) > 0 => {
                     Duration::ZERO
                 }
-                None => self.spin_budget(wait),
+                None => self
+                    .spin_budget(wait)
+                    .max(floor.min(self.spin_budget_max())),
             };
             if budget.is_zero() {
                 empty_since.get_or_insert_with(Instant::now);
@@ -1345,6 +1371,14 @@ impl Inner {
             return Duration::ZERO;
         }
         Duration::from_nanos(self.spin_ns[wait as usize].load(Ordering::Relaxed))
+    }
+
+    /// The longest spin (`-ipcspin`), zero on the socket.
+    fn spin_budget_max(&self) -> Duration {
+        if self.shm.is_none() {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(self.max_spin_ns.load(Ordering::Relaxed))
     }
 
     /// A wait of kind `wait` ended after `waited`; `caught` if spinning saw it end.
@@ -1407,7 +1441,7 @@ impl Inner {
     /// Followers park at once: on a small machine a spinning follower steals the CPU
     /// the leader needs to deliver its frame. A thread waiting for a response queues
     /// first, so a leader letting go promotes it before any idle server thread.
-    fn follow(&self, slot: &Arc<Slot>, wait: Wait, idle_while_busy: bool) {
+    fn follow(&self, slot: &Arc<Slot>, wait: Wait, sleep_anyway: bool) {
         {
             let mut routes = self.routes.lock();
             if !routes.followers.iter().any(|(f, _)| Arc::ptr_eq(f, slot)) {
@@ -1421,9 +1455,10 @@ impl Inner {
         // The reader may have left between our try_lock and registering: look again
         // before sleeping so the promotion cannot be missed (pairs with `vacate`).
         fence(Ordering::SeqCst);
-        // An idle server thread staying off the role while a handler runs sleeps even
-        // when the role is free: the background reader delivers its frames.
-        if slot.pending.load(Ordering::Acquire) == 0 && (idle_while_busy || self.rx.is_locked()) {
+        // A thread staying off the role (an idle server thread while a handler runs, or
+        // one that has just handed it over) sleeps even when the role is free: the
+        // background reader, or the new holder, delivers its frames.
+        if slot.pending.load(Ordering::Acquire) == 0 && (sleep_anyway || self.rx.is_locked()) {
             thread::park_timeout(self.opts.park_timeout);
         }
         {
@@ -1708,6 +1743,7 @@ impl Inner {
         // so no frame lands in a slot that has just left its chain.
         if let Some(slot) = routes.slots.get(&thread) {
             slot.push(frame);
+            self.handed_over.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if ours || !matches!(frame.kind, Kind::Request) {
@@ -1775,7 +1811,9 @@ impl Connection {
     fn serve(&self, mut logical: u64, slot: &Arc<Slot>) {
         let inner = &*self.inner;
         let mut reader = None;
-        while let Ok(frame) = inner.wait_frame(slot, logical, reader.take(), Wait::Request) {
+        while let Ok(frame) =
+            inner.wait_frame(slot, logical, reader.take(), Wait::Request, Duration::ZERO)
+        {
             if logical == IDLE_CHAIN {
                 logical = frame.header.thread;
                 inner.rebind_server(logical);

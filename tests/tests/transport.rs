@@ -464,3 +464,41 @@ fn idle_server_threads_do_not_spin_while_a_handler_runs() {
     drop(conn);
     assert!(child.wait().unwrap().success());
 }
+
+/// A thread waiting for a response asks an idle server thread holding the reader role
+/// to hand it over. The idle thread let go but took the role back before the waiting
+/// thread woke up, so every callback of a nested call reached the caller through the
+/// idle thread: a wake-up per callback (a rescan's first calls into the node cost 13 µs
+/// each instead of 2).
+#[test]
+fn a_caller_gets_the_reader_role_from_an_idle_server_thread() {
+    let (a_end, b_end) = shm_ipc::socketpair().unwrap();
+    let services = hashvive_tests::services;
+    let (a, b) = std::thread::scope(|scope| {
+        let b = scope.spawn(|| {
+            Connection::new(b_end, Side::Connector, Options::default(), services()).unwrap()
+        });
+        let a = Connection::new(a_end, Side::Acceptor, Options::default(), services()).unwrap();
+        (a, b.join().unwrap())
+    });
+    // A call from b leaves a a server thread, which then holds a's reader role idle.
+    std::thread::scope(|scope| {
+        scope.spawn(|| b.call::<Echo>(&vec![1u8; 8]).unwrap());
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    // Nest(20) crosses 20 times: 21 frames for this thread (10 callbacks, the responses
+    // to its 10 nested calls, and its own response). The fewest of three calls, so that
+    // a loaded machine waking this thread late once does not count.
+    let handed = (0..3)
+        .map(|_| {
+            let before = a.handed_over();
+            assert_eq!(a.call::<Nest>(&20).unwrap(), 20);
+            a.handed_over() - before
+        })
+        .min()
+        .unwrap();
+    assert!(
+        handed <= 2,
+        "{handed} of 21 frames came through another thread"
+    );
+}
