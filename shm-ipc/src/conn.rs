@@ -1305,10 +1305,7 @@ impl Inner {
                 return None;
             }
             let budget = match prewoken_at {
-                Some(_) if self.shm.is_some() => {
-                    Duration::from_nanos(self.max_spin_ns.load(Ordering::Relaxed))
-                }
-                Some(_) => Duration::ZERO,
+                Some(_) => self.spin_budget_max(),
                 None if parked => Duration::ZERO,
                 None if wait == Wait::Request && self.handling.load(Ordering::Relaxed) > 0 => {
                     Duration::ZERO
