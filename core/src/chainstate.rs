@@ -1,7 +1,7 @@
 //! The block tree and active chain: accepting blocks, connecting and disconnecting them
 //! against the UTXO set, choosing the most-work valid chain, and invalidation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use bitcoin::block::Header;
@@ -33,6 +33,22 @@ pub mod status {
 
 /// Core's maximum block sigop cost.
 const MAX_BLOCK_SIGOPS_COST: usize = 80_000;
+/// Blocks whose header times make a median time past (Core's `nMedianTimeSpan`).
+pub const MEDIAN_TIME_SPAN: usize = 11;
+
+/// The median of up to [`MEDIAN_TIME_SPAN`] header times, as Core's
+/// `GetMedianTimePast` takes it (the upper middle of an even count). There must be one.
+pub fn median_time(times: impl IntoIterator<Item = i64>) -> i64 {
+    let mut sorted = [0i64; MEDIAN_TIME_SPAN];
+    let mut n = 0;
+    for (slot, time) in sorted.iter_mut().zip(times) {
+        *slot = time;
+        n += 1;
+    }
+    let sorted = &mut sorted[..n];
+    sorted.sort_unstable();
+    sorted[n / 2]
+}
 
 /// One block in the tree.
 #[derive(Debug, Clone)]
@@ -363,17 +379,22 @@ impl ChainState {
 
     /// Median of the last 11 block times ending at `hash` (Core's `GetMedianTimePast`).
     pub fn median_time_past(&self, hash: &BlockHash) -> i64 {
-        let mut times = Vec::with_capacity(11);
+        median_time(self.header_times(hash, MEDIAN_TIME_SPAN))
+    }
+
+    /// The header times of `hash` and its ancestors, at most `count` of them (fewer
+    /// near genesis), oldest first.
+    pub fn header_times(&self, hash: &BlockHash, count: usize) -> VecDeque<i64> {
+        let mut times = VecDeque::with_capacity(MEDIAN_TIME_SPAN);
         let mut cur = self.index.get(hash);
-        while let Some(e) = cur {
-            times.push(i64::from(e.header.time));
-            if times.len() == 11 || e.height == 0 {
-                break;
-            }
-            cur = self.index.get(&e.header.prev_blockhash);
+        while let Some(e) = cur.filter(|_| times.len() < count) {
+            times.push_front(i64::from(e.header.time));
+            cur = self
+                .index
+                .get(&e.header.prev_blockhash)
+                .filter(|_| e.height > 0);
         }
-        times.sort_unstable();
-        times[times.len() / 2]
+        times
     }
 
     /// Total size of blk files and the database, for `size_on_disk`.

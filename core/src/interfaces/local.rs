@@ -12,7 +12,7 @@ use super::{
     FIND_BLOCKS_MAX_BYTES,
 };
 use crate::args::ArgsManager;
-use crate::chainstate::{ChainState, Entry};
+use crate::chainstate::{median_time, ChainState, Entry, MEDIAN_TIME_SPAN};
 use crate::node::Node;
 use crate::rpc::dispatch::ClientCommands;
 use crate::settings::RwSettings;
@@ -100,35 +100,25 @@ impl Chain for NodeChain {
         let mut out = Vec::new();
         let mut bytes = 0;
         let mut next = chain.entry(hash);
-        // The last 11 header times, oldest first: each block's median time past from
-        // its parent's window and its own time, not 11 index lookups per block.
-        let mut window: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
-        if let Some(first) = next {
-            let mut cur = chain
-                .entry(&first.header.prev_blockhash)
-                .filter(|_| first.height > 0);
-            while let Some(e) = cur.filter(|_| window.len() < 10) {
-                window.push_front(i64::from(e.header.time));
-                cur = chain
-                    .entry(&e.header.prev_blockhash)
-                    .filter(|_| e.height > 0);
+        // The header times of the block and its ancestors, slid along the stretch: each
+        // block's median time past from its parent's window and its own time, not
+        // eleven index lookups per block.
+        let mut window = match next {
+            Some(first) if first.height > 0 => {
+                chain.header_times(&first.header.prev_blockhash, MEDIAN_TIME_SPAN - 1)
             }
-        }
+            _ => Default::default(),
+        };
         while let Some(e) = next {
             if out.len() >= count as usize || bytes >= FIND_BLOCKS_MAX_BYTES {
                 break;
             }
             window.push_back(i64::from(e.header.time));
-            if window.len() > 11 {
+            if window.len() > MEDIAN_TIME_SPAN {
                 window.pop_front();
             }
-            let mut sorted = [0i64; 11];
-            for (slot, time) in sorted.iter_mut().zip(&window) {
-                *slot = *time;
-            }
-            let sorted = &mut sorted[..window.len()];
-            sorted.sort_unstable();
-            let found = found_with_mtp(&chain, e, with_data, sorted[sorted.len() / 2]);
+            let mtp = median_time(window.iter().copied());
+            let found = found_with_mtp(&chain, e, with_data, mtp);
             bytes += found.data.as_ref().map_or(0, |b| b.as_bytes().len());
             next = found.next_block.and_then(|h| chain.entry(&h));
             out.push(found);
