@@ -83,7 +83,10 @@ impl ValidationSignals {
         let for_worker = Arc::clone(&shared);
         let worker = thread::Builder::new()
             .name("scheduler".into())
-            .spawn(move || deliver_loop(&for_worker))
+            .spawn(move || {
+                run_behind_queuers();
+                deliver_loop(&for_worker)
+            })
             .expect("spawning the notification thread");
         let worker_id = worker.thread().id();
         ValidationSignals {
@@ -164,6 +167,21 @@ impl Drop for ValidationSignals {
     }
 }
 
+/// Makes the calling (delivery) thread a batch thread: its wake-ups no longer preempt
+/// the thread that queued the signal. With every CPU busy they did, and the queuer
+/// finished late: in `hashvive-node` a transaction's notification then overtook the
+/// node's answer to the wallet's broadcast, and the wallet, waiting for that answer,
+/// had to hand the notification to another thread first (a wake-up on every send).
+/// The thread keeps its fair share of the CPU; on failure it just stays as it was.
+fn run_behind_queuers() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a plain system call on the calling thread (id 0) with a valid pointer.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    }
+}
+
 fn deliver_loop(shared: &Shared) {
     let mut state = shared.state.lock();
     loop {
@@ -227,6 +245,24 @@ mod tests {
         let mut expected: Vec<String> = (1..=20).map(|h| format!("connected {h}")).collect();
         expected.push("tip".into());
         assert_eq!(seen, expected);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn listeners_run_on_a_batch_thread() {
+        struct Policy(Mutex<Option<i32>>);
+        impl Notifications for Policy {
+            fn updated_block_tip(&self) {
+                // SAFETY: a plain system call about the calling thread.
+                *self.0.lock() = Some(unsafe { libc::sched_getscheduler(0) });
+            }
+        }
+        let signals = ValidationSignals::new();
+        let policy = Arc::new(Policy(Mutex::new(None)));
+        let _handle = signals.register(policy.clone());
+        signals.push([Signal::UpdatedTip]);
+        signals.sync();
+        assert_eq!(*policy.0.lock(), Some(libc::SCHED_BATCH));
     }
 
     #[test]

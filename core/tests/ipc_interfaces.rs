@@ -3,6 +3,7 @@
 //! both ways, notifications in order, RPC commands registered across the connection with
 //! nested calls back into `Chain`, and registrations undone by handles and by disconnect.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,8 +49,16 @@ struct HeightActor {
     chain: Arc<dyn Chain>,
 }
 
+/// Set by `prepare_broadcast_wakes_a_parked_node` to let its held call finish.
+static RELEASE_HELD: AtomicBool = AtomicBool::new(false);
+
 impl RpcActor for HeightActor {
     fn call(&self, request: &JsonRequest) -> Result<Value, RpcError> {
+        if request.params.first() == Some(&json!("hold")) {
+            while !RELEASE_HELD.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         if request.params.first() == Some(&json!("fail")) {
             return Err(RpcError::new(-4, "asked to fail"));
         }
@@ -394,4 +403,60 @@ fn cached_methods_cross_once_per_argument_list() {
         assert_eq!(loader.get_wallets(), vec!["w1"]);
     }
     assert_eq!(served(), 1, "answered from the proxy's cache");
+}
+
+#[test]
+fn prepare_broadcast_wakes_a_parked_node() {
+    let f = connect("prewake", true);
+    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
+    let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
+    loader.register_rpcs();
+    loader.load().unwrap();
+    let chain = f
+        .recorder
+        .chain
+        .lock()
+        .clone()
+        .expect("the wallet side's Chain");
+    // A node thread waits for a wallet call that runs long enough for it to park, as
+    // it does through a send's coin selection.
+    let ctx = Arc::clone(&f.ctx);
+    let held = std::thread::spawn(move || {
+        rpc(
+            &ctx,
+            "/",
+            r#"{"method":"getwalletheight","params":["hold"],"id":1}"#,
+        )
+    });
+    let wallet = f.wallet_cx.conn();
+    wait_for(|| wallet.peer_reader_parked());
+    let served = |f: &Fixture| {
+        f.node_log
+            .lock()
+            .iter()
+            .filter(|l| l.contains("recv"))
+            .count()
+    };
+    let before = served(&f);
+    chain.prepare_broadcast();
+    // Woken, it spins for the broadcast (up to the 1 ms default -ipcspin) though no
+    // frame came. Its watchdog wakes it every 50 ms too, but then it parks again at once.
+    let start = std::time::Instant::now();
+    let mut awake_since = None;
+    let mut longest = Duration::ZERO;
+    while start.elapsed() < Duration::from_millis(500) && longest < Duration::from_micros(300) {
+        match (wallet.peer_reader_parked(), awake_since) {
+            (false, None) => awake_since = Some(std::time::Instant::now()),
+            (false, Some(since)) => longest = longest.max(since.elapsed()),
+            (true, _) => awake_since = None,
+        }
+    }
+    let after = served(&f);
+    RELEASE_HELD.store(true, Ordering::SeqCst);
+    assert_eq!(held.join().unwrap()["result"]["params"], json!(["hold"]));
+    assert!(
+        longest >= Duration::from_micros(300),
+        "prepare_broadcast woke the node's parked reader to spin (awake {longest:?} at most)"
+    );
+    assert_eq!(after, before, "a hint, not a message");
 }

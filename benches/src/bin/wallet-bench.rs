@@ -1,9 +1,12 @@
 //! The multiprocess overhead on a wallet workload: the same RPC calls against `hashvived`
 //! (wallet in process), `hashvive-node` (wallet in a spawned process over shared memory)
 //! and `hashvive-node -ipcshm=0` (the socket fallback), interleaved round by round so the
-//! three see the same machine. Prints medians per round and ratios to `hashvived`.
+//! three see the same machine. Prints each build's median over the rounds, and the median
+//! of the round-by-round ratios to `hashvived`.
 //!
-//! `cargo build --release --workspace --bins && target/release/wallet-bench [--rounds N]`
+//! `cargo build --release --workspace --bins && target/release/wallet-bench [--rounds N] [--per-round]`
+//! (`--per-round` also prints every round's seconds, in the order hashvived, hashvive-node,
+//! -ipcshm=0, to stderr)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -177,12 +180,16 @@ fn run_workloads(s: &mut Subject) -> [f64; 4] {
 
 fn main() {
     let mut rounds = 3;
+    let mut per_round = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
+            "--per-round" => per_round = true,
             other => {
-                eprintln!("usage: wallet-bench [--rounds N] (unknown argument {other})");
+                eprintln!(
+                    "usage: wallet-bench [--rounds N] [--per-round] (unknown argument {other})"
+                );
                 std::process::exit(2);
             }
         }
@@ -219,6 +226,15 @@ fn main() {
             }
         }
         eprintln!("round {} of {rounds} done", round + 1);
+        if per_round {
+            for (w, name) in WORKLOADS.iter().enumerate() {
+                let secs: Vec<String> = times
+                    .iter()
+                    .map(|t| format!("{:.4}", t[w][round]))
+                    .collect();
+                eprintln!("  {name:<20} {}", secs.join(" "));
+            }
+        }
     }
     println!(
         "{:<20} {:>14} {:>14} {:>8} {:>14} {:>8}",
@@ -233,9 +249,17 @@ fn main() {
             name,
             m[0],
             m[1],
-            m[1] / m[0],
+            paired_ratio(&times[1][w], &times[0][w]),
             m[2],
-            m[2] / m[0]
+            paired_ratio(&times[2][w], &times[0][w])
         );
     }
+}
+
+/// The median of the round-by-round ratios `a[r] / b[r]`. The wallets grow every round
+/// (a send takes twice as long by the fifth), so each round is compared only with the
+/// same round of the other build, which saw the same wallet and the same minute.
+fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+    median(&mut ratios)
 }

@@ -127,6 +127,10 @@ pub trait Chain: Send + Sync {
     fn is_in_mempool(&self, txid: &Txid) -> bool;
     /// Whether `txid` has descendants in the mempool.
     fn has_descendants_in_mempool(&self, txid: &Txid) -> bool;
+    /// `broadcast_transaction` follows shortly (the wallet is writing the transaction to
+    /// its database first): a node in another process wakes up now, so that its wake-up
+    /// overlaps the write. Nothing to do in process.
+    fn prepare_broadcast(&self) {}
     /// Adds `tx` to the mempool (refusing it above `max_fee_rate` sat/kvB) and relays it
     /// when `relay` is set; the error is Core's reject message.
     fn broadcast_transaction(

@@ -49,6 +49,11 @@ ipc_interface! {
         23 => fn init_message(message: ref(str)) -> ();
         24 => fn show_progress(title: ref(str), progress: val(i32), resume_possible: val(bool)) -> ();
         25 => fn find_blocks(hash: ref(BlockHash), count: val(u32), with_data: val(bool)) -> Vec<FoundBlock>;
+        proxy {
+            fn prepare_broadcast(&self) {
+                self.cx.conn().prewake();
+            }
+        }
     }
 }
 

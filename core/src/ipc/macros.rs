@@ -14,6 +14,10 @@
 //! `#[cached]` before `fn` makes the proxy ask once per distinct argument list and keep
 //! the answer, for values fixed for the life of the peer (its settings, its relay fees).
 //!
+//! An optional `proxy { ... }` block after the methods holds trait methods the proxy
+//! answers itself, without a message (hints to the transport, such as a prewake); they
+//! reach the connection through `self.cx`.
+//!
 //! Each argument says how the trait takes it: `val(T)` by value, `ref(T)` as `&T`
 //! (`ref(str)` is `&str`, `ref([T])` is `&[T]`), `view(T)` as `T<'_>`, a borrowing view of
 //! an owned value (see [`super::marshal::View`]). Results cross by value.
@@ -33,6 +37,7 @@ macro_rules! ipc_interface {
                     $( $arg:ident : $mode:ident ( $($argty:tt)* ) ),* $(,)?
                 ) -> $ret:ty;
             )*
+            $( proxy { $($own:tt)* } )?
         }
     ) => {
         #[doc = concat!("IPC proxy, dispatcher and messages of `", stringify!($trait), "`.")]
@@ -137,6 +142,7 @@ macro_rules! ipc_interface {
                         ipc_cache!($($cached)? ; self, $id, params, $ret, call)
                     }
                 )*
+                $( $($own)* )?
             }
 
             /// Serves the objects of `cx`'s table that implement the trait.

@@ -623,14 +623,17 @@ impl Wallet {
         comment_to: Option<String>,
         replaces: Option<Txid>,
     ) -> Result<(), String> {
-        self.add_own(tx, comment, comment_to, replaces)?;
         // -walletbroadcast=0: keep it in the wallet only, as Core does.
-        if self
+        let broadcast = self
             .chain
             .get_settings_list("walletbroadcast")
             .pop()
-            .is_some_and(|v| v == "0")
-        {
+            .is_none_or(|v| v != "0");
+        if broadcast {
+            self.chain.prepare_broadcast();
+        }
+        self.add_own(tx, comment, comment_to, replaces)?;
+        if !broadcast {
             return Ok(());
         }
         let txid = tx.compute_txid();

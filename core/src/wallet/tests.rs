@@ -2,6 +2,7 @@
 //! maturity, conflicts and abandoning, persistence across a reload, and funding plus
 //! signing for every output type checked by libbitcoinconsensus.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bitcoin::absolute::LockTime;
@@ -35,6 +36,10 @@ struct FakeChain {
     estimates: Mutex<u32>,
     /// What `shutdown_requested` answers.
     shutting_down: std::sync::atomic::AtomicBool,
+    /// `-walletbroadcast=0` when set.
+    no_broadcast: std::sync::atomic::AtomicBool,
+    /// `prepare_broadcast` and `broadcast_transaction` calls, in order.
+    broadcast_calls: Mutex<Vec<&'static str>>,
 }
 
 impl Chain for FakeChain {
@@ -81,7 +86,11 @@ impl Chain for FakeChain {
         _relay: bool,
     ) -> Result<(), String> {
         self.broadcast.lock().push(tx.clone());
+        self.broadcast_calls.lock().push("broadcast");
         Ok(())
+    }
+    fn prepare_broadcast(&self) {
+        self.broadcast_calls.lock().push("prepare");
     }
     fn get_transaction_ancestry(&self, _txid: &Txid) -> (u64, u64) {
         (0, 0)
@@ -106,10 +115,13 @@ impl Chain for FakeChain {
         false
     }
     fn shutdown_requested(&self) -> bool {
-        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+        self.shutting_down.load(Ordering::SeqCst)
     }
-    fn get_settings_list(&self, _name: &str) -> Vec<String> {
-        Vec::new()
+    fn get_settings_list(&self, name: &str) -> Vec<String> {
+        match name {
+            "walletbroadcast" if self.no_broadcast.load(Ordering::Relaxed) => vec!["0".into()],
+            _ => Vec::new(),
+        }
     }
     fn get_rw_setting(&self, _name: &str) -> Option<Value> {
         None
@@ -283,9 +295,7 @@ fn a_node_shutting_down_stops_a_rescan() {
     for _ in 0..200 {
         f.connect(&f.other, Vec::new());
     }
-    f.chain
-        .shutting_down
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    f.chain.shutting_down.store(true, Ordering::SeqCst);
     // A short rescan does not ask (each question is a round trip to the node)...
     assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
     // ...a long one does, and stops: here the first stretch takes past the interval.
@@ -299,9 +309,7 @@ fn a_node_shutting_down_stops_a_rescan() {
     let stopped_at = scan.join().unwrap().expect_err("the rescan stopped");
     assert!(stopped_at < 200, "stopped at block {stopped_at}");
     assert!(f.wallet.scanning.lock().is_none());
-    f.chain
-        .shutting_down
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    f.chain.shutting_down.store(false, Ordering::SeqCst);
     assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
 }
 
@@ -474,9 +482,11 @@ fn wallet_funds_and_signs_every_output_type() {
         "{} {vsize}",
         funded.fee
     );
-    // Committing stores before broadcasting.
+    // Committing stores before broadcasting, and warns the node first, so a node in
+    // another process wakes up during the database write.
     f.wallet.commit(&signed, None, None, None).unwrap();
     assert_eq!(f.chain.broadcast.lock().len(), 1);
+    assert_eq!(*f.chain.broadcast_calls.lock(), ["prepare", "broadcast"]);
     assert_eq!(
         f.wallet.state().txs[&signed.compute_txid()].state,
         TxState::InMempool
@@ -489,4 +499,17 @@ fn wallet_funds_and_signs_every_output_type() {
     }];
     let err = f.wallet.fund(None, &too_much, &opts).unwrap_err();
     assert_eq!(err.message(), "Insufficient funds");
+}
+
+#[test]
+fn walletbroadcast_0_keeps_a_transaction_to_itself() {
+    let f = fixture("nobroadcast");
+    let mine = f.wallet.new_script(OutputType::Bech32, false).unwrap();
+    f.connect(&mine, vec![]);
+    let coinbase = f.wallet.state().txs.keys().next().copied().unwrap();
+    f.chain.no_broadcast.store(true, Ordering::Relaxed);
+    let tx = spend(OutPoint::new(coinbase, 0), 1000, &f.other);
+    f.wallet.commit(&tx, None, None, None).unwrap();
+    assert!(f.wallet.state().txs.contains_key(&tx.compute_txid()));
+    assert!(f.chain.broadcast_calls.lock().is_empty());
 }
