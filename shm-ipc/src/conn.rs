@@ -567,6 +567,11 @@ fn spin_after_wait(budget_ns: u64, waited_ns: u64, caught: bool, max_ns: u64) ->
     }
 }
 
+/// `d` in nanoseconds, saturating (an absurd `-ipcspin` must not wrap to a short one).
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u128::from(u64::MAX)) as u64
+}
+
 /// Call id of a message that expects no response.
 const NO_RESPONSE: u64 = 0;
 
@@ -674,7 +679,7 @@ impl Connection {
                 None,
             ),
         };
-        let opts_spin_ns = opts.spin.as_nanos() as u64;
+        let opts_spin_ns = nanos(opts.spin);
         // Frames copied out (untrusted peer or socket) take buffers from a pool. A
         // request's buffer is held until after its reply, so the next frame can need a
         // second one: start with a few, so warm calls never allocate.
@@ -821,7 +826,7 @@ impl Connection {
     /// Sets the longest spin, for a process whose settings arrive over the connection
     /// itself (a spawned wallet takes the node's `-ipcspin`).
     pub fn set_spin(&self, spin: Duration) {
-        let ns = spin.as_nanos().min(u64::MAX as u128) as u64;
+        let ns = nanos(spin);
         self.inner.max_spin_ns.store(ns, Ordering::Relaxed);
         for budget in &self.inner.spin_ns {
             budget.store(ns, Ordering::Relaxed);
@@ -1210,7 +1215,7 @@ impl Inner {
                 }
                 return Err(self.disconnected());
             }
-            let idle_while_busy = wait == Wait::Request && self.handling.load(Ordering::SeqCst) > 0;
+            let idle_while_busy = self.stays_idle(wait);
             if reader.is_none() && !yielded && !idle_while_busy {
                 reader = self.try_reader();
             }
@@ -1256,6 +1261,12 @@ impl Inner {
         if wait == Wait::Request {
             self.handling.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    /// Whether a thread waiting `wait` stays off the reader role and does not spin: an
+    /// idle server thread while another server thread runs a handler.
+    fn stays_idle(&self, wait: Wait) -> bool {
+        wait == Wait::Request && self.handling.load(Ordering::SeqCst) > 0
     }
 
     /// Reads as the leader until a frame for `logical` arrives (returned), our slot gets
@@ -1307,9 +1318,7 @@ impl Inner {
             let budget = match prewoken_at {
                 Some(_) => self.spin_budget_max(),
                 None if parked => Duration::ZERO,
-                None if wait == Wait::Request && self.handling.load(Ordering::Relaxed) > 0 => {
-                    Duration::ZERO
-                }
+                None if self.stays_idle(wait) => Duration::ZERO,
                 None => self
                     .spin_budget(wait)
                     .max(floor.min(self.spin_budget_max())),
@@ -1383,8 +1392,10 @@ impl Inner {
         let max = self.max_spin_ns.load(Ordering::Relaxed);
         let budget = &self.spin_ns[wait as usize];
         let now = budget.load(Ordering::Relaxed);
-        let waited = waited.as_nanos().min(u64::MAX as u128) as u64;
-        budget.store(spin_after_wait(now, waited, caught, max), Ordering::Relaxed);
+        budget.store(
+            spin_after_wait(now, nanos(waited), caught, max),
+            Ordering::Relaxed,
+        );
     }
 
     /// Blocks the leader until data may be there, using the waiting-flag protocol.
@@ -1494,7 +1505,7 @@ impl Inner {
             fence(Ordering::SeqCst);
             if self.followers.load(Ordering::SeqCst) > 0 {
                 if let Some((follower, wait)) = self.routes.lock().followers.first() {
-                    if *wait == Wait::Response || self.handling.load(Ordering::SeqCst) == 0 {
+                    if !self.stays_idle(*wait) {
                         follower
                             .pending
                             .fetch_or(PENDING_PROMOTE, Ordering::Release);
