@@ -1,8 +1,9 @@
 //! The multiprocess overhead on a wallet workload: the same RPC calls against `hashvived`
 //! (wallet in process), `hashvive-node` (wallet in a spawned process over shared memory)
-//! and `hashvive-node -ipcshm=0` (the socket fallback), interleaved round by round so the
-//! three see the same machine. Prints each build's median over the rounds, and the median
-//! of the round-by-round ratios to `hashvived`.
+//! and `hashvive-node -ipcshm=0` (the socket fallback). Each workload runs in batches (100
+//! calls, 50 sends, or one rescan), and every batch runs on the three builds back to back,
+//! so that they see the same machine. Prints each build's median over the rounds, and the
+//! median of the batch-by-batch ratios to `hashvived`.
 //!
 //! `cargo build --release --workspace --bins && target/release/wallet-bench [--rounds N] [--per-round]`
 //! (`--per-round` also prints every round's seconds, in the order hashvived, hashvive-node,
@@ -132,50 +133,75 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// A workload: its name, and how many batches of it make a round.
+struct Workload {
+    name: &'static str,
+    batches: usize,
+}
+
+const WORKLOADS: [Workload; 4] = [
+    Workload {
+        name: "2000 getnewaddress",
+        batches: 20,
+    },
+    Workload {
+        name: "500 sendtoaddress",
+        batches: 10,
+    },
+    Workload {
+        name: "2000 getbalances",
+        batches: 20,
+    },
+    Workload {
+        name: "1000-block rescan",
+        batches: RESCANS_PER_ROUND,
+    },
+];
+
 /// Rescans per round; the round's figure is their median.
 const RESCANS_PER_ROUND: usize = 9;
 
-const WORKLOADS: [&str; 4] = [
-    "2000 getnewaddress",
-    "500 sendtoaddress",
-    "2000 getbalances",
-    "1000-block rescan",
-];
-
-fn run_workloads(s: &mut Subject) -> [f64; 4] {
-    let new_addresses = timed(|| {
-        for _ in 0..2000 {
-            s.must("getnewaddress", json!([]));
-        }
-    });
-    let mut sends = 0.0;
+/// One batch of workload `w` on `s`; returns the seconds it took.
+fn run_batch(s: &mut Subject, w: usize) -> f64 {
     let address = s.address.clone();
-    for _ in 0..10 {
-        sends += timed(|| {
-            for _ in 0..50 {
-                s.must("sendtoaddress", json!([address, 0.001]));
+    match w {
+        0 => timed(|| {
+            for _ in 0..100 {
+                s.must("getnewaddress", json!([]));
             }
-        });
-        // Confirm between batches so change chains stay under the mempool limits.
-        s.must("generatetoaddress", json!([1, address]));
-    }
-    let balances = timed(|| {
-        for _ in 0..2000 {
-            s.must("getbalances", json!([]));
+        }),
+        1 => {
+            let secs = timed(|| {
+                for _ in 0..50 {
+                    s.must("sendtoaddress", json!([address, 0.001]));
+                }
+            });
+            // Confirm between batches so change chains stay under the mempool limits.
+            s.must("generatetoaddress", json!([1, address]));
+            secs
         }
-    });
-    let height = s.must("getblockcount", json!([])).as_u64().unwrap();
-    // A rescan takes milliseconds: the median of several, so one round's figure is not
-    // one scheduler hiccup.
-    let mut rescans: Vec<f64> = (0..RESCANS_PER_ROUND)
-        .map(|_| {
+        2 => timed(|| {
+            for _ in 0..100 {
+                s.must("getbalances", json!([]));
+            }
+        }),
+        _ => {
+            let height = s.must("getblockcount", json!([])).as_u64().unwrap();
             timed(|| {
                 s.must("rescanblockchain", json!([height.saturating_sub(999)]));
             })
-        })
-        .collect();
-    let rescan = median(&mut rescans);
-    [new_addresses, sends, balances, rescan]
+        }
+    }
+}
+
+/// A round's figure for workload `w` from its batches: their sum, or for rescans (a
+/// few milliseconds each) their median, so that one scheduler hiccup is not the figure.
+fn round_figure(w: usize, batches: &[f64]) -> f64 {
+    if w == 3 {
+        median(&mut batches.to_vec())
+    } else {
+        batches.iter().sum()
+    }
 }
 
 fn main() {
@@ -212,27 +238,36 @@ fn main() {
         let address = s.address.clone();
         s.must("generatetoaddress", json!([700, address]));
     }
-    let mut times: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); WORKLOADS.len()]; subjects.len()];
+    let n = subjects.len();
+    // Seconds of every batch: [subject][workload][round * batches + batch].
+    let mut batches: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); WORKLOADS.len()]; n];
+    // Each round's figure: [subject][workload][round].
+    let mut figures: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); WORKLOADS.len()]; n];
+    let mut turn = 0;
     for round in 0..rounds {
-        // Alternate the order so no subject always runs first.
-        let mut order: Vec<usize> = (0..subjects.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        for i in order {
-            let t = run_workloads(&mut subjects[i]);
-            for (w, secs) in t.iter().enumerate() {
-                times[i][w].push(*secs);
+        for (w, workload) in WORKLOADS.iter().enumerate() {
+            for _ in 0..workload.batches {
+                // Each batch runs on every subject back to back, and who goes first turns.
+                for k in 0..n {
+                    let i = (turn + k) % n;
+                    let secs = run_batch(&mut subjects[i], w);
+                    batches[i][w].push(secs);
+                }
+                turn += 1;
+            }
+            for i in 0..n {
+                let this_round = &batches[i][w][round * workload.batches..];
+                figures[i][w].push(round_figure(w, this_round));
             }
         }
         eprintln!("round {} of {rounds} done", round + 1);
         if per_round {
-            for (w, name) in WORKLOADS.iter().enumerate() {
-                let secs: Vec<String> = times
+            for (w, workload) in WORKLOADS.iter().enumerate() {
+                let secs: Vec<String> = figures
                     .iter()
-                    .map(|t| format!("{:.4}", t[w][round]))
+                    .map(|f| format!("{:.4}", f[w][round]))
                     .collect();
-                eprintln!("  {name:<20} {}", secs.join(" "));
+                eprintln!("  {:<20} {}", workload.name, secs.join(" "));
             }
         }
     }
@@ -240,25 +275,24 @@ fn main() {
         "{:<20} {:>14} {:>14} {:>8} {:>14} {:>8}",
         "workload", "hashvived", "hashvive-node", "ratio", "-ipcshm=0", "ratio"
     );
-    for (w, name) in WORKLOADS.iter().enumerate() {
-        let m: Vec<f64> = (0..subjects.len())
-            .map(|i| median(&mut times[i][w].clone()))
-            .collect();
+    for (w, workload) in WORKLOADS.iter().enumerate() {
+        let m: Vec<f64> = (0..n).map(|i| median(&mut figures[i][w].clone())).collect();
         println!(
             "{:<20} {:>12.4} s {:>12.4} s {:>8.3} {:>12.4} s {:>8.3}",
-            name,
+            workload.name,
             m[0],
             m[1],
-            paired_ratio(&times[1][w], &times[0][w]),
+            paired_ratio(&batches[1][w], &batches[0][w]),
             m[2],
-            paired_ratio(&times[2][w], &times[0][w])
+            paired_ratio(&batches[2][w], &batches[0][w])
         );
     }
 }
 
-/// The median of the round-by-round ratios `a[r] / b[r]`. The wallets grow every round
-/// (a send takes twice as long by the fifth), so each round is compared only with the
-/// same round of the other build, which saw the same wallet and the same minute.
+/// The median of the batch-by-batch ratios `a[k] / b[k]`. Batch `k` of each build ran
+/// back to back, on the same machine in the same second and against a wallet grown the
+/// same way (a send takes twice as long by the fifth round), so each batch is compared
+/// only with its twin.
 fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
     let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
     median(&mut ratios)

@@ -12,7 +12,7 @@ use super::{
     FIND_BLOCKS_MAX_BYTES,
 };
 use crate::args::ArgsManager;
-use crate::chainstate::{median_time, ChainState, Entry, MEDIAN_TIME_SPAN};
+use crate::chainstate::{median_time, ChainError, ChainState, Entry, MEDIAN_TIME_SPAN};
 use crate::node::Node;
 use crate::rpc::dispatch::ClientCommands;
 use crate::settings::RwSettings;
@@ -54,10 +54,23 @@ impl NodeChain {
 }
 
 fn found(chain: &ChainState, e: &Entry, with_data: bool) -> FoundBlock {
-    found_with_mtp(chain, e, with_data, chain.median_time_past(&e.hash))
+    let read = |e: &Entry| chain.read_block_bytes(e);
+    found_with(
+        chain,
+        e,
+        with_data.then_some(read),
+        chain.median_time_past(&e.hash),
+    )
 }
 
-fn found_with_mtp(chain: &ChainState, e: &Entry, with_data: bool, mtp: i64) -> FoundBlock {
+/// What `find_block` reports, given the block's median time past and, when its data is
+/// asked for, how to read it.
+fn found_with(
+    chain: &ChainState,
+    e: &Entry,
+    read: Option<impl FnOnce(&Entry) -> Result<Vec<u8>, ChainError>>,
+    mtp: i64,
+) -> FoundBlock {
     let in_active_chain = chain.is_active(e);
     FoundBlock {
         hash: e.hash,
@@ -71,11 +84,10 @@ fn found_with_mtp(chain: &ChainState, e: &Entry, with_data: bool, mtp: i64) -> F
         } else {
             None
         },
-        data: if with_data && e.has_data() {
-            chain.read_block_bytes(e).ok().map(BlockBytes::new)
-        } else {
-            None
-        },
+        data: read
+            .filter(|_| e.has_data())
+            .and_then(|read| read(e).ok())
+            .map(BlockBytes::new),
     }
 }
 
@@ -100,6 +112,7 @@ impl Chain for NodeChain {
         let mut out = Vec::new();
         let mut bytes = 0;
         let mut next = chain.entry(hash);
+        let mut read_bytes = chain.block_bytes_in_order();
         // The header times of the block and its ancestors, slid along the stretch: each
         // block's median time past from its parent's window and its own time, not
         // eleven index lookups per block.
@@ -118,7 +131,7 @@ impl Chain for NodeChain {
                 window.pop_front();
             }
             let mtp = median_time(window.iter().copied());
-            let found = found_with_mtp(&chain, e, with_data, mtp);
+            let found = found_with(&chain, e, with_data.then_some(&mut read_bytes), mtp);
             bytes += found.data.as_ref().map_or(0, |b| b.as_bytes().len());
             next = found.next_block.and_then(|h| chain.entry(&h));
             out.push(found);

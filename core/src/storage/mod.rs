@@ -5,7 +5,7 @@ pub mod chaindb;
 pub mod coin;
 pub mod snapshot;
 
-pub use blockfiles::{BlockFiles, DiskPos};
+pub use blockfiles::{BlockFiles, DiskPos, InOrderReader};
 pub use chaindb::{ChainDb, IndexRecord, WriteBatch};
 pub use coin::Coin;
 

@@ -32,6 +32,40 @@ enum Fetched {
     ShutdownRequested,
 }
 
+/// Where a rescan's walk along the active chain has got to: a stretch of blocks per
+/// `find_blocks` call, each twice as long as the one before, up to `SCAN_BATCH_MAX`.
+struct Walk {
+    /// Height of the next block.
+    h: u32,
+    /// Hash of the next block; `None` once the walk is over.
+    next: Option<BlockHash>,
+    /// Last height to walk.
+    end: u32,
+    /// Blocks to ask for next.
+    batch: u32,
+}
+
+impl Walk {
+    /// The next stretch; `None` when the walk is done or the chain changed under it (a
+    /// stretch that does not start where the last one ended).
+    fn next_stretch(&mut self, chain: &dyn Chain) -> Option<Vec<FoundBlock>> {
+        let hash = self.next.take().filter(|_| self.h <= self.end)?;
+        let stretch = chain.find_blocks(&hash, self.batch.min(self.end - self.h + 1), true);
+        self.batch = (self.batch * 2).min(SCAN_BATCH_MAX);
+        if stretch.first().is_none_or(|f| f.hash != hash) {
+            return None;
+        }
+        self.h += stretch.len() as u32;
+        self.next = match stretch.last().and_then(|f| f.next_block) {
+            Some(next) => Some(next),
+            // Not on the active chain any more (a reorganisation under way): ask.
+            None if self.h <= self.end => chain.get_block_hash(self.h),
+            None => None,
+        };
+        Some(stretch)
+    }
+}
+
 /// Blocks in a rescan's first stretch (one `find_blocks` call, one database write).
 /// Stretches double from there up to `SCAN_BATCH_MAX`: the first ones are small so
 /// that processing starts at once, and the later ones large so that a long rescan
@@ -942,23 +976,13 @@ impl Wallet {
         });
     }
 
-    /// Sends the active chain's blocks from `start` to `end` (heights) to `out`, a
-    /// stretch per `find_blocks` call, until done, the receiver hangs up, the node is
-    /// shutting down, or the chain changes under the walk (a stretch that does not start
-    /// where the last one ended). The shutdown check is made here, between stretches,
-    /// so that its round trip to the node never holds up the scanning thread.
-    fn fetch_stretches(
-        &self,
-        start: u32,
-        start_hash: Option<BlockHash>,
-        end: u32,
-        out: std::sync::mpsc::SyncSender<Fetched>,
-    ) {
-        let mut h = start;
-        let mut next = start_hash;
-        let mut batch = SCAN_BATCH_FIRST;
+    /// Sends the rest of `walk`'s stretches to `out`, until done, the receiver hangs up,
+    /// the node is shutting down, or the chain changes under the walk. The shutdown
+    /// check is made here, between stretches, so that its round trip to the node never
+    /// holds up the scanning thread.
+    fn fetch_stretches(&self, mut walk: Walk, out: std::sync::mpsc::SyncSender<Fetched>) {
         let mut last_shutdown_check = Instant::now();
-        while let Some(hash) = next.filter(|_| h <= end) {
+        loop {
             if last_shutdown_check.elapsed() >= SHUTDOWN_CHECK_INTERVAL {
                 last_shutdown_check = Instant::now();
                 if self.chain.shutdown_requested() {
@@ -966,17 +990,8 @@ impl Wallet {
                     return;
                 }
             }
-            let stretch = self.chain.find_blocks(&hash, batch.min(end - h + 1), true);
-            batch = (batch * 2).min(SCAN_BATCH_MAX);
-            if stretch.first().is_none_or(|f| f.hash != hash) {
+            let Some(stretch) = walk.next_stretch(&*self.chain) else {
                 return;
-            }
-            h += stretch.len() as u32;
-            next = match stretch.last().and_then(|f| f.next_block) {
-                Some(next) => Some(next),
-                // Not on the active chain any more (a reorganisation under way): ask.
-                None if h <= end => self.chain.get_block_hash(h),
-                None => None,
             };
             if out.send(Fetched::Blocks(stretch)).is_err() {
                 return;
@@ -1018,6 +1033,21 @@ impl Wallet {
         // fetches the next stretch while this one processes the current, so the round
         // trip (and the node's disk reads) overlap the wallet's own work.
         let (stretches, received) = std::sync::mpsc::sync_channel(1);
+        let mut walk = Walk {
+            h: start_height,
+            next: start_hash,
+            end,
+            batch: SCAN_BATCH_FIRST,
+        };
+        // The first stretch is fetched here: in a wallet process, this thread's calls are
+        // answered by the node thread waiting for this RPC's result, which is awake,
+        // where the fetching thread's first call wakes a parked one. That wake-up then
+        // overlaps the scan of this stretch.
+        if let Some(first) = walk.next_stretch(&*self.chain) {
+            stretches
+                .send(Fetched::Blocks(first))
+                .expect("the receiver is here and the channel empty");
+        }
         let log_aborted = |h: u32| {
             crate::log_info!(
                 "[{}] Rescan aborted at block {h}. Progress={:.6}",
@@ -1026,7 +1056,7 @@ impl Wallet {
             )
         };
         std::thread::scope(|scope| {
-            scope.spawn(|| self.fetch_stretches(start_height, start_hash, end, stretches));
+            scope.spawn(|| self.fetch_stretches(walk, stretches));
             'stretches: for fetched in received {
                 let stretch = match fetched {
                     Fetched::Blocks(stretch) => stretch,
