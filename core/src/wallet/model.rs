@@ -978,10 +978,16 @@ impl Wallet {
 
     /// Sends the rest of `walk`'s stretches to `out`, until done, the receiver hangs up,
     /// the node is shutting down, or the chain changes under the walk. The shutdown
-    /// check is made here, between stretches, so that its round trip to the node never
-    /// holds up the scanning thread.
-    fn fetch_stretches(&self, mut walk: Walk, out: std::sync::mpsc::SyncSender<Fetched>) {
-        let mut last_shutdown_check = Instant::now();
+    /// check is made here, between stretches, every `SHUTDOWN_CHECK_INTERVAL` from
+    /// `started` (when the walk began), so that its round trip to the node never holds
+    /// up the scanning thread.
+    fn fetch_stretches(
+        &self,
+        mut walk: Walk,
+        started: Instant,
+        out: std::sync::mpsc::SyncSender<Fetched>,
+    ) {
+        let mut last_shutdown_check = started;
         loop {
             if last_shutdown_check.elapsed() >= SHUTDOWN_CHECK_INTERVAL {
                 last_shutdown_check = Instant::now();
@@ -1056,7 +1062,7 @@ impl Wallet {
             )
         };
         std::thread::scope(|scope| {
-            scope.spawn(|| self.fetch_stretches(walk, stretches));
+            scope.spawn(|| self.fetch_stretches(walk, started, stretches));
             'stretches: for fetched in received {
                 let stretch = match fetched {
                     Fetched::Blocks(stretch) => stretch,
