@@ -337,6 +337,16 @@ fn wait_for(done: impl Fn() -> bool) {
     }
 }
 
+/// The peer's wallet side, asked for through `Init`, with its RPCs registered with the
+/// node and its wallets loaded.
+fn loaded_wallet(f: &Fixture) -> (init::Proxy, Arc<dyn WalletLoader>) {
+    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
+    let loader = init.make_wallet_loader(node_chain(f)).unwrap();
+    loader.register_rpcs();
+    loader.load().unwrap();
+    (init, loader)
+}
+
 #[test]
 fn wallet_over_shared_memory() {
     wallet_over_ipc(true);
@@ -350,10 +360,7 @@ fn wallet_over_the_socket_fallback() {
 #[test]
 fn disconnect_undoes_the_peers_registrations() {
     let f = connect("disconnect", true);
-    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
-    let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
-    loader.register_rpcs();
-    loader.load().unwrap();
+    let (init, loader) = loaded_wallet(&f);
     let echo = init.make_echo();
     assert_eq!(echo.echo(b"x"), Ok(b"x".to_vec()));
     let v = rpc(&f.ctx, "/", r#"{"method":"getwalletheight","id":1}"#);
@@ -408,10 +415,7 @@ fn cached_methods_cross_once_per_argument_list() {
 #[test]
 fn prepare_broadcast_wakes_a_parked_node() {
     let f = connect("prewake", true);
-    let init = init::Proxy::new(Arc::clone(&f.node_cx), ROOT_OBJECT);
-    let loader = init.make_wallet_loader(node_chain(&f)).unwrap();
-    loader.register_rpcs();
-    loader.load().unwrap();
+    let _wallet = loaded_wallet(&f);
     let chain = f
         .recorder
         .chain

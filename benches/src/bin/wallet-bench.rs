@@ -133,74 +133,84 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// A workload: its name, and how many batches of it make a round.
-struct Workload {
-    name: &'static str,
-    batches: usize,
+/// The workloads, in the order they run and are printed.
+#[derive(Clone, Copy)]
+enum Workload {
+    NewAddresses,
+    Sends,
+    Balances,
+    Rescan,
 }
 
 const WORKLOADS: [Workload; 4] = [
-    Workload {
-        name: "2000 getnewaddress",
-        batches: 20,
-    },
-    Workload {
-        name: "500 sendtoaddress",
-        batches: 10,
-    },
-    Workload {
-        name: "2000 getbalances",
-        batches: 20,
-    },
-    Workload {
-        name: "1000-block rescan",
-        batches: RESCANS_PER_ROUND,
-    },
+    Workload::NewAddresses,
+    Workload::Sends,
+    Workload::Balances,
+    Workload::Rescan,
 ];
 
 /// Rescans per round; the round's figure is their median.
 const RESCANS_PER_ROUND: usize = 9;
 
-/// One batch of workload `w` on `s`; returns the seconds it took.
-fn run_batch(s: &mut Subject, w: usize) -> f64 {
-    let address = s.address.clone();
-    match w {
-        0 => timed(|| {
-            for _ in 0..100 {
-                s.must("getnewaddress", json!([]));
-            }
-        }),
-        1 => {
-            let secs = timed(|| {
-                for _ in 0..50 {
-                    s.must("sendtoaddress", json!([address, 0.001]));
-                }
-            });
-            // Confirm between batches so change chains stay under the mempool limits.
-            s.must("generatetoaddress", json!([1, address]));
-            secs
-        }
-        2 => timed(|| {
-            for _ in 0..100 {
-                s.must("getbalances", json!([]));
-            }
-        }),
-        _ => {
-            let height = s.must("getblockcount", json!([])).as_u64().unwrap();
-            timed(|| {
-                s.must("rescanblockchain", json!([height.saturating_sub(999)]));
-            })
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::NewAddresses => "2000 getnewaddress",
+            Workload::Sends => "500 sendtoaddress",
+            Workload::Balances => "2000 getbalances",
+            Workload::Rescan => "1000-block rescan",
         }
     }
-}
 
-/// A round's figure for workload `w` from its batches: their sum, or for rescans (a
-/// few milliseconds each) their median, so that one scheduler hiccup is not the figure.
-fn round_figure(w: usize, batches: &[f64]) -> f64 {
-    if w == 3 {
-        median(&mut batches.to_vec())
-    } else {
-        batches.iter().sum()
+    /// How many batches make a round.
+    fn batches(self) -> usize {
+        match self {
+            Workload::NewAddresses | Workload::Balances => 20,
+            Workload::Sends => 10,
+            Workload::Rescan => RESCANS_PER_ROUND,
+        }
+    }
+
+    /// Runs one batch on `s`; returns the seconds it took.
+    fn run_batch(self, s: &mut Subject) -> f64 {
+        let address = s.address.clone();
+        match self {
+            Workload::NewAddresses => timed(|| {
+                for _ in 0..100 {
+                    s.must("getnewaddress", json!([]));
+                }
+            }),
+            Workload::Sends => {
+                let secs = timed(|| {
+                    for _ in 0..50 {
+                        s.must("sendtoaddress", json!([address, 0.001]));
+                    }
+                });
+                // Confirm between batches so change chains stay under the mempool limits.
+                s.must("generatetoaddress", json!([1, address]));
+                secs
+            }
+            Workload::Balances => timed(|| {
+                for _ in 0..100 {
+                    s.must("getbalances", json!([]));
+                }
+            }),
+            Workload::Rescan => {
+                let height = s.must("getblockcount", json!([])).as_u64().unwrap();
+                timed(|| {
+                    s.must("rescanblockchain", json!([height.saturating_sub(999)]));
+                })
+            }
+        }
+    }
+
+    /// A round's figure from its batches: their sum, or for rescans (a few milliseconds
+    /// each) their median, so that one scheduler hiccup is not the figure.
+    fn round_figure(self, batches: &[f64]) -> f64 {
+        match self {
+            Workload::Rescan => median(&mut batches.to_vec()),
+            _ => batches.iter().sum(),
+        }
     }
 }
 
@@ -246,18 +256,18 @@ fn main() {
     let mut turn = 0;
     for round in 0..rounds {
         for (w, workload) in WORKLOADS.iter().enumerate() {
-            for _ in 0..workload.batches {
+            for _ in 0..workload.batches() {
                 // Each batch runs on every subject back to back, and who goes first turns.
                 for k in 0..n {
                     let i = (turn + k) % n;
-                    let secs = run_batch(&mut subjects[i], w);
+                    let secs = workload.run_batch(&mut subjects[i]);
                     batches[i][w].push(secs);
                 }
                 turn += 1;
             }
             for i in 0..n {
-                let this_round = &batches[i][w][round * workload.batches..];
-                figures[i][w].push(round_figure(w, this_round));
+                let this_round = &batches[i][w][round * workload.batches()..];
+                figures[i][w].push(workload.round_figure(this_round));
             }
         }
         eprintln!("round {} of {rounds} done", round + 1);
@@ -267,7 +277,7 @@ fn main() {
                     .iter()
                     .map(|f| format!("{:.4}", f[w][round]))
                     .collect();
-                eprintln!("  {:<20} {}", workload.name, secs.join(" "));
+                eprintln!("  {:<20} {}", workload.name(), secs.join(" "));
             }
         }
     }
@@ -279,7 +289,7 @@ fn main() {
         let m: Vec<f64> = (0..n).map(|i| median(&mut figures[i][w].clone())).collect();
         println!(
             "{:<20} {:>12.4} s {:>12.4} s {:>8.3} {:>12.4} s {:>8.3}",
-            workload.name,
+            workload.name(),
             m[0],
             m[1],
             paired_ratio(&batches[1][w], &batches[0][w]),
