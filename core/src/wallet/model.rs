@@ -976,11 +976,10 @@ impl Wallet {
         });
     }
 
-    /// Sends the rest of `walk`'s stretches to `out`, until done, the receiver hangs up,
-    /// the node is shutting down, or the chain changes under the walk. The shutdown
-    /// check is made here, between stretches, every `SHUTDOWN_CHECK_INTERVAL` from
-    /// `started` (when the walk began), so that its round trip to the node never holds
-    /// up the scanning thread.
+    /// Sends `walk`'s stretches to `out`, until done, the receiver hangs up, the node is
+    /// shutting down, or the chain changes under the walk. The shutdown check is made
+    /// between stretches, every `SHUTDOWN_CHECK_INTERVAL` from `started` (when the walk
+    /// began), here where its round trip to the node never holds up the scanning thread.
     fn fetch_stretches(
         &self,
         mut walk: Walk,
@@ -1003,6 +1002,69 @@ impl Wallet {
                 return;
             }
         }
+    }
+
+    /// Applies the stretches from `received`, the first of them starting at `start_height`,
+    /// until they end, the node shuts down or the rescan is aborted; returns the last
+    /// block scanned, or `Err` with the height reached when stopped early. Dropping
+    /// `received` on return ends the fetching side.
+    fn scan_stretches(
+        &self,
+        received: std::sync::mpsc::Receiver<Fetched>,
+        start_height: u32,
+        end: u32,
+    ) -> Result<Option<(BlockHash, u32)>, u32> {
+        let mut last = None;
+        let mut last_log = Instant::now();
+        let mut h = start_height;
+        let log_aborted = |h: u32| {
+            crate::log_info!(
+                "[{}] Rescan aborted at block {h}. Progress={:.6}",
+                self.display_name(),
+                f64::from(h - start_height) / f64::from(end - start_height + 1)
+            )
+        };
+        for fetched in received {
+            let stretch = match fetched {
+                Fetched::Blocks(stretch) => stretch,
+                Fetched::ShutdownRequested => {
+                    log_aborted(h);
+                    return Err(h);
+                }
+            };
+            let mut batch = Vec::with_capacity(stretch.len());
+            for found in stretch {
+                if self.abort_rescan.load(Ordering::SeqCst) {
+                    log_aborted(h);
+                    self.process_blocks(&batch);
+                    return Err(h);
+                }
+                match found.data.as_ref().map(BlockBytes::decode) {
+                    Some(Ok(block)) => batch.push((found.hash, h, block)),
+                    Some(Err(e)) => crate::log_info!(
+                        "[{}] Rescan skipped block {}: it does not decode ({e})",
+                        self.display_name(),
+                        found.hash
+                    ),
+                    None => {}
+                }
+                last = Some((found.hash, h));
+                h += 1;
+            }
+            self.process_blocks(&batch);
+            let progress = f64::from(h - start_height) / f64::from(end - start_height + 1);
+            if let Some(p) = self.scanning.lock().as_mut() {
+                p.progress = progress;
+            }
+            if last_log.elapsed().as_secs() >= 60 {
+                crate::log_info!(
+                    "[{}] Still rescanning. At block {h}. Progress={progress:.6}",
+                    self.display_name()
+                );
+                last_log = Instant::now();
+            }
+        }
+        Ok(last)
     }
 
     /// Scans active-chain blocks from `start` up to the tip (or `stop_height`), as Core's
@@ -1030,86 +1092,28 @@ impl Wallet {
         );
         self.chain
             .show_progress(&format!("[{}] Rescanning…", self.display_name()), 0, false);
-        let mut last = None;
-        let mut result = Ok(None);
-        let mut last_log = Instant::now();
-        let mut h = start_height;
-        // Blocks come in stretches (`find_blocks`), one call to the node each: a round
-        // trip per stretch when the wallet runs in its own process. A second thread
-        // fetches the next stretch while this one processes the current, so the round
-        // trip (and the node's disk reads) overlap the wallet's own work.
-        let (stretches, received) = std::sync::mpsc::sync_channel(1);
-        let mut walk = Walk {
+        let walk = Walk {
             h: start_height,
             next: start_hash,
             end,
             batch: SCAN_BATCH_FIRST,
         };
-        // The first stretch is fetched here: in a wallet process, this thread's calls are
-        // answered by the node thread waiting for this RPC's result, which is awake,
-        // where the fetching thread's first call wakes a parked one. That wake-up then
-        // overlaps the scan of this stretch.
-        if let Some(first) = walk.next_stretch(&*self.chain) {
-            stretches
-                .send(Fetched::Blocks(first))
-                .expect("the receiver is here and the channel empty");
-        }
-        let log_aborted = |h: u32| {
-            crate::log_info!(
-                "[{}] Rescan aborted at block {h}. Progress={:.6}",
-                self.display_name(),
-                f64::from(h - start_height) / f64::from(end - start_height + 1)
-            )
-        };
-        std::thread::scope(|scope| {
-            scope.spawn(|| self.fetch_stretches(walk, started, stretches));
-            'stretches: for fetched in received {
-                let stretch = match fetched {
-                    Fetched::Blocks(stretch) => stretch,
-                    Fetched::ShutdownRequested => {
-                        log_aborted(h);
-                        result = Err(h);
-                        break;
-                    }
-                };
-                let mut batch = Vec::with_capacity(stretch.len());
-                for found in stretch {
-                    if self.abort_rescan.load(Ordering::SeqCst) {
-                        log_aborted(h);
-                        self.process_blocks(&batch);
-                        result = Err(h);
-                        // Dropping the receiver ends the fetching thread.
-                        break 'stretches;
-                    }
-                    match found.data.as_ref().map(BlockBytes::decode) {
-                        Some(Ok(block)) => batch.push((found.hash, h, block)),
-                        Some(Err(e)) => crate::log_info!(
-                            "[{}] Rescan skipped block {}: it does not decode ({e})",
-                            self.display_name(),
-                            found.hash
-                        ),
-                        None => {}
-                    }
-                    last = Some((found.hash, h));
-                    h += 1;
-                }
-                self.process_blocks(&batch);
-                let progress = f64::from(h - start_height) / f64::from(end - start_height + 1);
-                if let Some(p) = self.scanning.lock().as_mut() {
-                    p.progress = progress;
-                }
-                if last_log.elapsed().as_secs() >= 60 {
-                    crate::log_info!(
-                        "[{}] Still rescanning. At block {h}. Progress={progress:.6}",
-                        self.display_name()
-                    );
-                    last_log = Instant::now();
-                }
-            }
+        // Blocks come in stretches (`find_blocks`), one call to the node each: a round
+        // trip per stretch when the wallet runs in its own process. This thread fetches
+        // them and a second one applies them, so that the round trips (and the node's
+        // disk reads) overlap the wallet's own work. It is this thread that fetches
+        // because in a wallet process its calls go to the node thread that waits for this
+        // RPC's result, which is awake; another thread's calls would go to a node server
+        // thread, woken for each, and on two CPUs the four threads then starved each
+        // other (a 1000-block rescan took 1.27 ms this way, 1.50 ms the other).
+        let (stretches, received) = std::sync::mpsc::sync_channel(1);
+        let result = std::thread::scope(|scope| {
+            let scanner = scope.spawn(|| self.scan_stretches(received, start_height, end));
+            self.fetch_stretches(walk, started, stretches);
+            scanner
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
-        if result.is_ok() {
-            result = Ok(last);
-        }
         self.chain.show_progress(
             &format!("[{}] Rescanning…", self.display_name()),
             100,

@@ -40,6 +40,8 @@ struct FakeChain {
     no_broadcast: std::sync::atomic::AtomicBool,
     /// `prepare_broadcast` and `broadcast_transaction` calls, in order.
     broadcast_calls: Mutex<Vec<&'static str>>,
+    /// The threads that called `find_block`.
+    find_block_threads: Mutex<std::collections::HashSet<std::thread::ThreadId>>,
 }
 
 impl Chain for FakeChain {
@@ -51,6 +53,9 @@ impl Chain for FakeChain {
     }
     fn find_block(&self, hash: &BlockHash, _with_data: bool) -> Option<FoundBlock> {
         drop(self.stall.lock());
+        self.find_block_threads
+            .lock()
+            .insert(std::thread::current().id());
         let h = self.hashes.lock();
         let height = h.iter().position(|x| x == hash)?;
         Some(FoundBlock {
@@ -287,6 +292,23 @@ fn abortrescan_stops_a_running_rescan() {
     assert!(!f.wallet.request_rescan_abort());
     // The next rescan starts afresh and runs to the tip.
     assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
+}
+
+/// In a wallet process, the calls of the thread running a rescan go to the node thread
+/// already awake for that RPC; another thread's would each wake a node server thread.
+#[test]
+fn a_rescan_fetches_blocks_on_its_own_thread() {
+    let f = fixture("fetch-thread");
+    for _ in 0..200 {
+        f.connect(&f.other, Vec::new());
+    }
+    f.chain.find_block_threads.lock().clear();
+    assert_eq!(f.wallet.scan(0, None).unwrap().map(|(_, h)| h), Some(199));
+    let threads = f.chain.find_block_threads.lock();
+    assert_eq!(
+        *threads,
+        std::collections::HashSet::from([std::thread::current().id()])
+    );
 }
 
 #[test]
