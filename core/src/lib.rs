@@ -20,6 +20,7 @@ pub mod net;
 pub mod node;
 pub mod policy;
 pub mod rpc;
+mod sched;
 pub mod settings;
 pub mod signals;
 pub mod storage;

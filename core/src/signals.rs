@@ -84,7 +84,13 @@ impl ValidationSignals {
         let worker = thread::Builder::new()
             .name("scheduler".into())
             .spawn(move || {
-                run_behind_queuers();
+                // Its wake-ups must not preempt the thread that queued the signal. With
+                // every CPU busy they did, and the queuer finished late: in
+                // `hashvive-node` a transaction's notification then overtook the node's
+                // answer to the wallet's broadcast, and the wallet, waiting for that
+                // answer, had to hand the notification to another thread first (a
+                // wake-up on every send).
+                crate::sched::run_behind_wakers();
                 deliver_loop(&for_worker)
             })
             .expect("spawning the notification thread");
@@ -164,21 +170,6 @@ impl Default for ValidationSignals {
 impl Drop for ValidationSignals {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Makes the calling (delivery) thread a batch thread: its wake-ups no longer preempt
-/// the thread that queued the signal. With every CPU busy they did, and the queuer
-/// finished late: in `hashvive-node` a transaction's notification then overtook the
-/// node's answer to the wallet's broadcast, and the wallet, waiting for that answer,
-/// had to hand the notification to another thread first (a wake-up on every send).
-/// The thread keeps its fair share of the CPU; on failure it just stays as it was.
-fn run_behind_queuers() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: a plain system call on the calling thread (id 0) with a valid pointer.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
     }
 }
 

@@ -1014,6 +1014,9 @@ impl Wallet {
         start_height: u32,
         end: u32,
     ) -> Result<Option<(BlockHash, u32)>, u32> {
+        // Each stretch comes with a wake-up from the fetching thread, which then asks the
+        // node for the next at once unless this thread preempts it.
+        crate::sched::run_behind_wakers();
         let mut last = None;
         let mut last_log = Instant::now();
         let mut h = start_height;
