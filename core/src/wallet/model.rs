@@ -32,40 +32,6 @@ enum Fetched {
     ShutdownRequested,
 }
 
-/// Where a rescan's walk along the active chain has got to: a stretch of blocks per
-/// `find_blocks` call, each twice as long as the one before, up to `SCAN_BATCH_MAX`.
-struct Walk {
-    /// Height of the next block.
-    h: u32,
-    /// Hash of the next block; `None` once the walk is over.
-    next: Option<BlockHash>,
-    /// Last height to walk.
-    end: u32,
-    /// Blocks to ask for next.
-    batch: u32,
-}
-
-impl Walk {
-    /// The next stretch; `None` when the walk is done or the chain changed under it (a
-    /// stretch that does not start where the last one ended).
-    fn next_stretch(&mut self, chain: &dyn Chain) -> Option<Vec<FoundBlock>> {
-        let hash = self.next.take().filter(|_| self.h <= self.end)?;
-        let stretch = chain.find_blocks(&hash, self.batch.min(self.end - self.h + 1), true);
-        self.batch = (self.batch * 2).min(SCAN_BATCH_MAX);
-        if stretch.first().is_none_or(|f| f.hash != hash) {
-            return None;
-        }
-        self.h += stretch.len() as u32;
-        self.next = match stretch.last().and_then(|f| f.next_block) {
-            Some(next) => Some(next),
-            // Not on the active chain any more (a reorganisation under way): ask.
-            None if self.h <= self.end => chain.get_block_hash(self.h),
-            None => None,
-        };
-        Some(stretch)
-    }
-}
-
 /// Blocks in a rescan's first stretch (one `find_blocks` call, one database write).
 /// Stretches double from there up to `SCAN_BATCH_MAX`: the first ones are small so
 /// that processing starts at once, and the later ones large so that a long rescan
@@ -976,18 +942,25 @@ impl Wallet {
         });
     }
 
-    /// Sends `walk`'s stretches to `out`, until done, the receiver hangs up, the node is
-    /// shutting down, or the chain changes under the walk. The shutdown check is made
-    /// between stretches, every `SHUTDOWN_CHECK_INTERVAL` from `started` (when the walk
+    /// Sends the active chain's blocks from `start` (whose hash is `start_hash`) to `end`
+    /// (heights) to `out`, a stretch per `find_blocks` call, until done, the receiver
+    /// hangs up, the node is shutting down, or the chain changes under the walk (a
+    /// stretch that does not start where the last one ended). The shutdown check is made
+    /// between stretches, every `SHUTDOWN_CHECK_INTERVAL` from `started` (when the scan
     /// began), here where its round trip to the node never holds up the scanning thread.
     fn fetch_stretches(
         &self,
-        mut walk: Walk,
+        start: u32,
+        start_hash: Option<BlockHash>,
+        end: u32,
         started: Instant,
         out: std::sync::mpsc::SyncSender<Fetched>,
     ) {
+        let mut h = start;
+        let mut next = start_hash;
+        let mut batch = SCAN_BATCH_FIRST;
         let mut last_shutdown_check = started;
-        loop {
+        while let Some(hash) = next.filter(|_| h <= end) {
             if last_shutdown_check.elapsed() >= SHUTDOWN_CHECK_INTERVAL {
                 last_shutdown_check = Instant::now();
                 if self.chain.shutdown_requested() {
@@ -995,8 +968,17 @@ impl Wallet {
                     return;
                 }
             }
-            let Some(stretch) = walk.next_stretch(&*self.chain) else {
+            let stretch = self.chain.find_blocks(&hash, batch.min(end - h + 1), true);
+            batch = (batch * 2).min(SCAN_BATCH_MAX);
+            if stretch.first().is_none_or(|f| f.hash != hash) {
                 return;
+            }
+            h += stretch.len() as u32;
+            next = match stretch.last().and_then(|f| f.next_block) {
+                Some(next) => Some(next),
+                // Not on the active chain any more (a reorganisation under way): ask.
+                None if h <= end => self.chain.get_block_hash(h),
+                None => None,
             };
             if out.send(Fetched::Blocks(stretch)).is_err() {
                 return;
@@ -1095,12 +1077,6 @@ impl Wallet {
         );
         self.chain
             .show_progress(&format!("[{}] Rescanning…", self.display_name()), 0, false);
-        let walk = Walk {
-            h: start_height,
-            next: start_hash,
-            end,
-            batch: SCAN_BATCH_FIRST,
-        };
         // Blocks come in stretches (`find_blocks`), one call to the node each: a round
         // trip per stretch when the wallet runs in its own process. This thread fetches
         // them and a second one applies them, so that the round trips (and the node's
@@ -1112,7 +1088,7 @@ impl Wallet {
         let (stretches, received) = std::sync::mpsc::sync_channel(1);
         let result = std::thread::scope(|scope| {
             let scanner = scope.spawn(|| self.scan_stretches(received, start_height, end));
-            self.fetch_stretches(walk, started, stretches);
+            self.fetch_stretches(start_height, start_hash, end, started, stretches);
             scanner
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
